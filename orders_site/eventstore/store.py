@@ -1,0 +1,78 @@
+"""Appending to and reading from the event store. The only writer of `event_store` rows."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection
+from django.db.models import Max
+from django.utils import timezone
+
+from .models import StoredEvent
+
+
+class OutsideTransaction(RuntimeError):
+    """append_event was called without an enclosing transaction.atomic() block."""
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event ready to be stored: its Avro-encoded payload and the fingerprint of its schema."""
+
+    aggregate_type: str
+    aggregate_id: str
+    event_type: str
+    payload: bytes
+    schema_fingerprint: str
+    correlation_id: uuid.UUID
+    causation_id: uuid.UUID | None = None
+    event_id: uuid.UUID | None = None
+    occurred_at: datetime | None = None
+
+
+def _require_transaction() -> None:
+    # Outside atomic() every statement autocommits: the business row could commit and the event
+    # not (or the other way round), which is exactly what the outbox exists to rule out.
+    if not connection.in_atomic_block:
+        raise OutsideTransaction("events must be appended inside transaction.atomic(), "
+                                 "together with the state change they record")
+
+
+def next_sequence(aggregate_type: str, aggregate_id: str) -> int:
+    current = (StoredEvent.objects.filter(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
+               .aggregate(m=Max("sequence"))["m"])
+    return (current or 0) + 1
+
+
+def append_event(event: NewEvent, *, sequence: int | None = None) -> StoredEvent:
+    """Append one event in the caller's transaction.
+
+    Requires: an enclosing transaction.atomic(). `sequence` is the aggregate's next version when the
+    caller tracks it (e.g. holds the aggregate row locked); otherwise it is read from the store. Two
+    writers that pick the same sequence collide on the unique constraint (IntegrityError), by design.
+    """
+    _require_transaction()
+    return StoredEvent.objects.create(
+        event_id=event.event_id or uuid.uuid4(),
+        aggregate_type=event.aggregate_type,
+        aggregate_id=event.aggregate_id,
+        sequence=sequence if sequence is not None else next_sequence(event.aggregate_type, event.aggregate_id),
+        event_type=event.event_type,
+        schema_fingerprint=event.schema_fingerprint,
+        occurred_at=event.occurred_at or timezone.now(),
+        correlation_id=event.correlation_id,
+        causation_id=event.causation_id,
+        payload=event.payload,
+    )
+
+
+def fetch_events(aggregate_type: str, aggregate_id: str, *, until: datetime | None = None) -> list[StoredEvent]:
+    """An aggregate's events in sequence order, optionally only those that occurred up to `until`."""
+    qs = StoredEvent.objects.filter(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
+    if until is not None:
+        qs = qs.filter(occurred_at__lte=until)
+    return list(qs.order_by("sequence"))
+
+
+__all__ = ["NewEvent", "OutsideTransaction", "append_event", "fetch_events", "next_sequence"]

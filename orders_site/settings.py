@@ -1,0 +1,125 @@
+"""Django settings. Everything that differs between machines comes from the environment.
+
+ORDERS_ENV=production turns on the production checks: DEBUG and the development secret key are
+refused at start-up, so a misconfigured deploy fails loudly instead of leaking debug pages.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
+
+
+def env(name: str, default: str = "") -> str:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+ORDERS_ENV = env("ORDERS_ENV", "development")
+DEBUG = env("DJANGO_DEBUG", "0") == "1"
+SECRET_KEY = env("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
+if ORDERS_ENV == "production":
+    if DEBUG:
+        raise ImproperlyConfigured("DJANGO_DEBUG=1 is refused when ORDERS_ENV=production")
+    if SECRET_KEY == DEV_SECRET_KEY:
+        raise ImproperlyConfigured("set DJANGO_SECRET_KEY: the development key is refused when ORDERS_ENV=production")
+
+ALLOWED_HOSTS = [h for h in env("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+CSRF_TRUSTED_ORIGINS = [o for o in env("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "orders_site.eventstore",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "orders_site.urls"
+WSGI_APPLICATION = "orders_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": env("ORDERS_DB_HOST", "127.0.0.1"),
+        "PORT": env("ORDERS_DB_PORT", "55432"),
+        "NAME": env("ORDERS_DB_NAME", "orders"),
+        "USER": env("ORDERS_DB_USER", "postgres"),
+        "PASSWORD": os.environ.get("ORDERS_DB_PASSWORD", ""),
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+    }
+}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# Serve admin assets from the app process without collectstatic (the embedded stack has no CDN).
+WHITENOISE_USE_FINDERS = True
+
+KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Orders API",
+    "DESCRIPTION": "Checkout and order lookup. Orders move through their saga asynchronously via Kafka.",
+    "VERSION": "1.0.0",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,1 @@
+"""The embedded default stack: one machine, real components (Postgres, Tansu, Kafka Connect + Debezium)."""

@@ -1,0 +1,78 @@
+"""Addresses, ports and paths of the embedded stack, read from the environment with local defaults.
+
+Every process of the stack (and the tests) reads the same variables, so one `export` moves a port
+everywhere. Defaults avoid the well-known ports of services a developer may already run
+(a system PostgreSQL on 5432 is common), except the broker and Connect ports the issue fixes.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    data_dir: Path
+    db_host: str
+    db_port: int
+    db_name: str
+    db_user: str
+    db_password: str
+    kafka_bootstrap: str
+    connect_host: str
+    connect_port: int
+    web_host: str
+    web_port: int
+    gateway_host: str
+    gateway_port: int
+
+    @property
+    def pg_data(self) -> Path:
+        return self.data_dir / "pg"
+
+    @property
+    def connect_dir(self) -> Path:
+        return self.data_dir / "connect"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def connect_url(self) -> str:
+        return f"http://{self.connect_host}:{self.connect_port}"
+
+    @property
+    def db_dsn(self) -> str:
+        dsn = f"host={self.db_host} port={self.db_port} dbname={self.db_name} user={self.db_user}"
+        return dsn + (f" password={self.db_password}" if self.db_password else "")
+
+    def db_dsn_for(self, dbname: str) -> str:
+        return self.db_dsn.replace(f"dbname={self.db_name}", f"dbname={dbname}")
+
+
+def load() -> StackConfig:
+    """Read the stack's configuration from the environment (see README, "Configuration")."""
+    return StackConfig(
+        data_dir=Path(_env("ORDERS_DATA_DIR", str(REPO_ROOT / ".data"))).resolve(),
+        db_host=_env("ORDERS_DB_HOST", "127.0.0.1"),
+        db_port=int(_env("ORDERS_DB_PORT", "55432")),
+        db_name=_env("ORDERS_DB_NAME", "orders"),
+        db_user=_env("ORDERS_DB_USER", "postgres"),
+        db_password=os.environ.get("ORDERS_DB_PASSWORD", ""),
+        kafka_bootstrap=_env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+        connect_host=_env("CONNECT_HOST", "127.0.0.1"),
+        connect_port=int(_env("CONNECT_PORT", "8083")),
+        web_host=_env("WEB_HOST", "127.0.0.1"),
+        web_port=int(_env("WEB_PORT", "8000")),
+        gateway_host=_env("GATEWAY_HOST", "127.0.0.1"),
+        gateway_port=int(_env("GATEWAY_PORT", "8090")),
+    )

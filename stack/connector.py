@@ -1,0 +1,97 @@
+"""Register the Debezium outbox connector over Kafka Connect's REST API and watch its health.
+
+Both topologies use this: the local relay launcher, and docker-compose's one-shot `connect-init`
+service (`python -m stack register-connector --url http://connect:8083`). The connector settings
+come from connect/outbox-connector.json only.
+"""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from .config import REPO_ROOT
+from .errors import StackError
+
+CONNECTOR_FILE = REPO_ROOT / "connect" / "outbox-connector.json"
+
+
+def load_definition(path: Path = CONNECTOR_FILE) -> dict[str, Any]:
+    """The connector's name and config, exactly as committed."""
+    definition = json.loads(path.read_text())
+    if set(definition) != {"name", "config"}:
+        raise StackError(f"{path} must hold exactly 'name' and 'config'")
+    return definition
+
+
+def _request(method: str, url: str, body: dict | None = None, timeout: float = 10) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json",
+                                                                         "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            raw = resp.read()
+            return resp.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as err:
+        raw = err.read()
+        try:
+            return err.code, json.loads(raw)
+        except ValueError:
+            return err.code, raw.decode(errors="replace")
+
+
+def rest_up(url: str) -> bool:
+    try:
+        status, _ = _request("GET", f"{url}/connectors", timeout=2)
+        return status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def register(url: str, definition: dict[str, Any] | None = None) -> None:
+    """Create or update the connector (PUT is idempotent, unlike POST /connectors)."""
+    definition = definition or load_definition()
+    # Kafka Connect answers 409 while a rebalance is in progress (e.g. just after the worker joined).
+    for _ in range(60):
+        status, body = _request("PUT", f"{url}/connectors/{definition['name']}/config", definition["config"], 30)
+        if status in (200, 201):
+            return
+        if status != 409:
+            raise StackError(f"Kafka Connect refused the connector ({status}): {body}")
+        time.sleep(1)
+    raise StackError("Kafka Connect kept answering 409 (rebalancing) for a minute")
+
+
+def fetch_status(url: str, name: str) -> dict[str, Any] | None:
+    status, body = _request("GET", f"{url}/connectors/{name}/status")
+    return body if status == 200 else None
+
+
+def task_failure(status: dict[str, Any]) -> str | None:
+    """The first failed connector/task trace, or None when nothing failed."""
+    if status["connector"]["state"] == "FAILED":
+        return status["connector"].get("trace", "connector FAILED")
+    for task in status.get("tasks", []):
+        if task["state"] == "FAILED":
+            return task.get("trace", f"task {task['id']} FAILED")
+    return None
+
+
+def wait_running(url: str, name: str, timeout: float = 60) -> None:
+    """Block until the connector and all its tasks are RUNNING; raise with the task's error if one failed."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fetch_status(url, name)
+        if last:
+            failure = task_failure(last)
+            if failure:
+                raise StackError(f"connector {name} FAILED:\n{failure}")
+            tasks = last.get("tasks", [])
+            if last["connector"]["state"] == "RUNNING" and tasks and all(t["state"] == "RUNNING" for t in tasks):
+                return
+        time.sleep(0.25)
+    raise StackError(f"connector {name} not RUNNING after {timeout:.0f}s; last status: {last}")
