@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "orders_site.eventstore",
+    "orders_site.catalog",
+    "orders_site.orders",
 ]
 
 MIDDLEWARE = [

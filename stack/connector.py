@@ -55,18 +55,29 @@ def register(url: str, definition: dict[str, Any] | None = None) -> None:
     """Create or update the connector (PUT is idempotent, unlike POST /connectors)."""
     definition = definition or load_definition()
     # Kafka Connect answers 409 while a rebalance is in progress (e.g. just after the worker joined).
+    last: object = None
     for _ in range(60):
-        status, body = _request("PUT", f"{url}/connectors/{definition['name']}/config", definition["config"], 30)
+        try:
+            status, body = _request("PUT", f"{url}/connectors/{definition['name']}/config", definition["config"], 30)
+        except OSError as err:  # a worker still joining its group can time out or reset the connection
+            last = err
+            time.sleep(1)
+            continue
         if status in (200, 201):
             return
-        if status != 409:
+        if status not in (409, 500, 503):
             raise StackError(f"Kafka Connect refused the connector ({status}): {body}")
+        last = body
         time.sleep(1)
-    raise StackError("Kafka Connect kept answering 409 (rebalancing) for a minute")
+    raise StackError(f"Kafka Connect did not accept the connector within a minute; last answer: {last}")
 
 
 def fetch_status(url: str, name: str) -> dict[str, Any] | None:
-    status, body = _request("GET", f"{url}/connectors/{name}/status")
+    """The connector's status, or None if it is unknown or the worker does not answer."""
+    try:
+        status, body = _request("GET", f"{url}/connectors/{name}/status")
+    except OSError:  # URLError, connection reset/refused: a worker restarting or gone
+        return None
     return body if status == 200 else None
 
 

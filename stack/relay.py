@@ -35,6 +35,7 @@ from .procs import log, spawn, wait_until
 # presence of Connect's own topics proves nothing after a broker restart; this marker does.
 MARKER_TOPIC = "_relay_epoch"
 REQUIRED_TABLES = ("event_store", "relay_heartbeat")
+INTERNAL_TOPICS = ("_connect_configs", "_connect_offsets", "_connect_status")  # as in connect/worker.properties
 WORKER_TEMPLATE = REPO_ROOT / "connect" / "worker.properties"
 LOG4J2 = """\
 status = warn
@@ -52,6 +53,8 @@ appender.console.filter.threshold.level = warn
 rootLogger.level = info
 logger.typereg.name = io.debezium.connector.postgresql.TypeRegistry
 logger.typereg.level = error
+logger.netclient.name = org.apache.kafka.clients.NetworkClient
+logger.netclient.level = error
 rootLogger.appenderRef.file.ref = file
 rootLogger.appenderRef.console.ref = console
 """
@@ -166,6 +169,11 @@ class Relay:
     def _worker_alive(self) -> bool:
         return self.worker is not None and self.worker.poll() is None
 
+    def kill_worker(self) -> None:
+        if self._worker_alive():
+            self.worker.kill()
+            self.worker.wait()
+
     def stop_worker(self, timeout: float = 20) -> None:
         if not self._worker_alive():
             return
@@ -191,6 +199,25 @@ class Relay:
             except Exception as err:  # already exists is fine
                 if "exist" not in str(err).lower():
                     raise
+
+    def _drop_internal_topics(self) -> None:
+        """Delete Connect's topics as auto-created on a fresh broker; the new worker recreates them
+        with the right shape. Nothing of value is lost: the broker restarted empty."""
+        admin = self._admin()
+        try:
+            existing = set(admin.list_topics(timeout=10).topics)
+        except Exception:
+            return
+        doomed = [t for t in INTERNAL_TOPICS if t in existing]
+        if not doomed:
+            return
+        for topic, future in admin.delete_topics(doomed, operation_timeout=10).items():
+            try:
+                future.result(15)
+            except Exception as err:
+                log("relay", f"could not delete {topic}: {err}")
+        wait_until(lambda: not set(doomed) & set(admin.list_topics(timeout=5).topics), timeout=30,
+                   what="Connect's stale internal topics to be deleted")
 
     def broker_state_lost(self) -> bool | None:
         """True if the broker restarted empty, False if not, None if it cannot be reached now."""
@@ -220,7 +247,10 @@ class Relay:
                 self.restarts += 1
                 log("relay", "the broker lost its state (restarted?): restarting the worker and "
                     "re-registering the connector; Debezium re-snapshots the event store")
-                self.stop_worker()
+                # No graceful stop: the old worker would keep writing to topics the broker has just
+                # auto-created for it (4 partitions, which Connect rejects for its config topic).
+                self.kill_worker()
+                self._drop_internal_topics()
                 self._restart()
                 continue
             if lost is False:
@@ -232,8 +262,18 @@ class Relay:
         return 0
 
     def _restart(self) -> None:
-        broker.wait_ready(self.cfg, timeout=300)
-        self.start_worker()
+        """Bring a worker back; unlike the first start, keep trying: this is recovery, not set-up."""
+        delay = 1.0
+        while not self._stopping:
+            try:
+                broker.wait_ready(self.cfg, timeout=300)
+                self.start_worker()
+                return
+            except (StackError, OSError) as err:
+                log("relay", f"restart failed ({err}); retrying in {delay:.0f}s")
+                self.stop_worker(timeout=5)
+                time.sleep(delay)
+                delay = min(delay * 2, 30)
 
     def _on_signal(self, _signum, _frame) -> None:
         self._stopping = True

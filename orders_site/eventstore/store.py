@@ -76,3 +76,20 @@ def fetch_events(aggregate_type: str, aggregate_id: str, *, until: datetime | No
 
 
 __all__ = ["NewEvent", "OutsideTransaction", "append_event", "fetch_events", "next_sequence"]
+
+
+def record_event(event_type: str, aggregate_id: str, record: dict, *, correlation_id: uuid.UUID,
+                 causation_id: uuid.UUID | None = None, sequence: int | None = None,
+                 occurred_at: datetime | None = None) -> StoredEvent:
+    """Encode `record` with the event type's current Avro schema and append it.
+
+    Requires: an enclosing transaction.atomic(). Raises avro.SchemaError when the record does not
+    match its schema, before anything is written.
+    """
+    from . import avro  # local: keeps this module importable by tools that only read events
+
+    encoded = avro.encode(event_type, record)
+    return append_event(NewEvent(
+        aggregate_type=avro.aggregate_of(event_type), aggregate_id=aggregate_id, event_type=event_type,
+        payload=encoded.payload, schema_fingerprint=encoded.fingerprint, correlation_id=correlation_id,
+        causation_id=causation_id, occurred_at=occurred_at), sequence=sequence)

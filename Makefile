@@ -1,0 +1,33 @@
+# Two commands do everything on a fresh machine (see README):
+#   make run   - set up, then start the whole pipeline in the foreground (Ctrl-C stops it)
+#   make test  - set up, then run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test setup bench chaos clean-data
+
+$(STAMP): pyproject.toml
+	@command -v java >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || \
+	  { echo "installing Java 17 and PostgreSQL server binaries (Debian packages)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless postgresql-15 >/dev/null; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+	$(PY) -m stack classpath >/dev/null
+
+run: setup
+	$(PY) -m stack run
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) -m bench
+
+clean-data:
+	rm -rf .data

@@ -1,0 +1,1 @@
+"""Kafka consumers: one module per service, one shared runtime (consumers/runtime.py)."""

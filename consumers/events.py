@@ -1,0 +1,56 @@
+"""The inbound event as a handler sees it: Kafka headers set by Debezium's EventRouter + the payload."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class PoisonMessage(Exception):
+    """A message that can never be processed (no event id, undecodable payload, unknown schema)."""
+
+
+@dataclass(frozen=True)
+class InboundEvent:
+    event_id: uuid.UUID
+    event_type: str
+    aggregate_type: str
+    aggregate_id: str
+    sequence: int | None
+    correlation_id: uuid.UUID | None
+    causation_id: uuid.UUID | None
+    payload: bytes
+    topic: str
+    partition: int
+    offset: int
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+def _uuid(raw: bytes | None) -> uuid.UUID | None:
+    return uuid.UUID(raw.decode()) if raw else None
+
+
+def from_message(msg: Any) -> InboundEvent:
+    """Build an InboundEvent from a confluent-kafka Message; raises PoisonMessage when it cannot."""
+    headers = {k: v for k, v in (msg.headers() or [])}
+    try:
+        event_id = _uuid(headers.get("id"))
+        event_type = (headers.get("eventType") or b"").decode()
+        if event_id is None or not event_type:
+            raise PoisonMessage("missing id or eventType header")
+        sequence = headers.get("sequence")
+        return InboundEvent(
+            event_id=event_id,
+            event_type=event_type,
+            aggregate_type=(headers.get("aggregateType") or b"").decode(),
+            aggregate_id=(msg.key() or b"").decode(),
+            sequence=int(sequence) if sequence else None,
+            correlation_id=_uuid(headers.get("correlationId")),
+            causation_id=_uuid(headers.get("causationId")),
+            payload=msg.value() or b"",
+            topic=msg.topic(),
+            partition=msg.partition(),
+            offset=msg.offset(),
+        )
+    except (ValueError, UnicodeDecodeError) as err:
+        raise PoisonMessage(f"malformed headers: {err}") from err

@@ -1,0 +1,6 @@
+"""The notification service's consumer. Handlers are filled in by the saga (issue 4)."""
+from __future__ import annotations
+
+from .runtime import Service
+
+SERVICE = Service(name="notification", topics=["shop.order.events"])

@@ -1,0 +1,6 @@
+"""The payment service's consumer. Handlers are filled in by the saga (issue 4)."""
+from __future__ import annotations
+
+from .runtime import Service
+
+SERVICE = Service(name="payment", topics=["shop.order.events"])

@@ -1,0 +1,197 @@
+"""The consumer runtime shared by every service: at-least-once delivery made effectively-once.
+
+Per message, in this order:
+  1. headers -> InboundEvent (poison if impossible) and, for handled types, the Avro payload decoded;
+  2. one database transaction: claim the event in the inbox (unique (consumer, event_id)); if the
+     claim fails the event was already applied -> skip; otherwise run the handler, whose effects and
+     outbox events commit together with the claim;
+  3. only then store the offset (auto-commit sends stored offsets), so a crash between 2 and 3 means
+     redelivery, which step 2 turns into a no-op (FAILURE-MODES 2, 9).
+Transient errors (database down, connection lost) are retried with backoff for as long as it takes;
+a handler that keeps failing, or a poison message, goes to the dead-letter topic with the reason and
+origin in headers, and the consumer moves on (FAILURE-MODES 10). Messages of one partition are handled
+one at a time, in order, so per-aggregate order (key = aggregate id) is preserved.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer
+from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
+
+from .events import InboundEvent, PoisonMessage, from_message
+
+log = logging.getLogger("consumers")
+
+Handler = Callable[[InboundEvent], None]
+
+
+@dataclass
+class Service:
+    """A consumer service: its group name, topics and one handler per event type it reacts to."""
+
+    name: str
+    topics: list[str]
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    max_attempts: int = 5  # handler failures before the message is dead-lettered
+
+    def handles(self, event_type: str) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            self.handlers[event_type] = fn
+            return fn
+        return register
+
+
+@dataclass
+class Stats:
+    processed: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+
+
+TRANSIENT = (OperationalError, InterfaceError)
+
+
+def dlq_topic(service: str) -> str:
+    return f"shop.dlq.{service}"
+
+
+def kafka_settings(bootstrap: str, group: str) -> dict[str, object]:
+    return {
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "auto.offset.reset": "earliest",  # after offsets are lost, replay: safe because we dedupe
+        "enable.auto.commit": True,
+        "enable.auto.offset.store": False,  # offsets are stored only after the transaction commits
+        "auto.commit.interval.ms": 1000,
+        # eager rebalancing: cooperative-sticky left members without partitions on the embedded broker
+        "partition.assignment.strategy": "range",
+        "session.timeout.ms": 6000,
+        "heartbeat.interval.ms": 1500,
+        "fetch.wait.max.ms": 5,  # the 500 ms default dominates end-to-end latency
+        "max.poll.interval.ms": 300000,
+        "topic.metadata.refresh.interval.ms": 5000,
+    }
+
+
+def claim(consumer_name: str, event: InboundEvent) -> bool:
+    """Record the event in the inbox; False when it was already there. Requires: a transaction."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "INSERT INTO processed_event (consumer, event_id, processed_at) VALUES (%s, %s, now()) "
+            "ON CONFLICT (consumer, event_id) DO NOTHING RETURNING id",
+            [consumer_name, event.event_id])
+        return cur.fetchone() is not None
+
+
+class Runtime:
+    def __init__(self, service: Service, bootstrap: str, *, decode: Callable[[bytes, str], dict] | None = None,
+                 poll_timeout: float = 0.5) -> None:
+        self.service = service
+        self.bootstrap = bootstrap
+        self.decode = decode
+        self.poll_timeout = poll_timeout
+        self.stats = Stats()
+        self.running = True
+        self.consumer = Consumer(kafka_settings(bootstrap, f"orders-{service.name}"))
+        self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
+                                  "linger.ms": 0})
+
+    def stop(self, *_args: object) -> None:
+        # Only flip the flag: the loop finishes the message in hand, stores its offset and closes.
+        self.running = False
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        self.consumer.subscribe(self.service.topics)
+        log.info("consumer %s subscribed to %s", self.service.name, ", ".join(self.service.topics))
+        try:
+            while self.running:
+                msg = self.consumer.poll(self.poll_timeout)
+                if msg is None:
+                    continue
+                if msg.error():
+                    if msg.error().code() != KafkaError._PARTITION_EOF:
+                        log.warning("consumer %s: %s", self.service.name, msg.error())
+                    continue
+                self.process(msg)
+        finally:
+            self.consumer.close()  # commits the stored offsets and leaves the group
+            self.producer.flush(10)
+            log.info("consumer %s stopped: %s", self.service.name, self.stats)
+
+    # -- one message ----------------------------------------------------------------------------
+    def process(self, msg: Message) -> None:
+        try:
+            event = from_message(msg)
+            handler = self.service.handlers.get(event.event_type)
+            if handler is None:
+                self.stats.ignored += 1
+            else:
+                if self.decode is not None:
+                    event = _with_record(event, self.decode(event.payload, event.event_type))
+                self._apply(handler, event, msg)
+        except PoisonMessage as err:
+            self.dead_letter(msg, "poison", err)
+        self.consumer.store_offsets(msg)
+
+    def _apply(self, handler: Handler, event: InboundEvent, msg: Message) -> None:
+        failures = 0
+        delay = 0.05
+        while True:
+            close_old_connections()
+            try:
+                with transaction.atomic():
+                    if not claim(self.service.name, event):
+                        self.stats.duplicates += 1
+                        return
+                    handler(event)
+                self.stats.processed += 1
+                return
+            except TRANSIENT as err:
+                # The database is away (restart, failover): wait for it however long it takes,
+                # unless we are shutting down, in which case the offset stays unstored.
+                log.warning("consumer %s: transient error, retrying in %.2fs: %s", self.service.name, delay, err)
+                connection.close()
+                if not self.running:
+                    raise SystemExit(0) from err
+            except Exception as err:  # noqa: BLE001 - any handler bug counts toward dead-lettering
+                failures += 1
+                log.warning("consumer %s: %s failed (attempt %d/%d): %r", self.service.name, event.event_type,
+                            failures, self.service.max_attempts, err)
+                if failures >= self.service.max_attempts:
+                    self.dead_letter(msg, "handler failed repeatedly", err)
+                    return
+            self.stats.retries += 1
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def dead_letter(self, msg: Message, reason: str, err: BaseException) -> None:
+        """Park the message on the service's DLQ with why and where from; block until the broker has it."""
+        headers = list(msg.headers() or []) + [
+            ("dlq.reason", reason.encode()),
+            ("dlq.exception", "".join(traceback.format_exception_only(type(err), err)).strip().encode()[:4000]),
+            ("dlq.consumer", self.service.name.encode()),
+            ("dlq.origin.topic", msg.topic().encode()),
+            ("dlq.origin.partition", str(msg.partition()).encode()),
+            ("dlq.origin.offset", str(msg.offset()).encode()),
+        ]
+        self.producer.produce(dlq_topic(self.service.name), key=msg.key(), value=msg.value(), headers=headers)
+        if self.producer.flush(30) > 0:
+            raise RuntimeError("dead-letter topic unreachable; not acknowledging the message")
+        self.stats.dead_lettered += 1
+        log.error("consumer %s: dead-lettered %s[%d]@%d: %s: %s", self.service.name, msg.topic(),
+                  msg.partition(), msg.offset(), reason, err)
+
+
+def _with_record(event: InboundEvent, record: dict) -> InboundEvent:
+    from dataclasses import replace
+    return replace(event, record=record)

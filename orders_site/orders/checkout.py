@@ -1,0 +1,105 @@
+"""Placing an order: validate, then write the order, its items and OrderCreated in one transaction.
+
+No network call and no stock lock here: holding stock is the stock service's job, driven by the
+OrderCreated event, so a checkout never waits on another service and never blocks another checkout.
+"""
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from orders_site.catalog.models import Product
+from orders_site.eventstore.store import record_event
+
+from . import projection
+from .models import Order
+
+MAX_LINES = 50
+MAX_QUANTITY = 1000
+PAYMENT_METHODS = ("card", "bank_transfer", "wallet")
+_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I/L/O/U to misread
+
+
+@dataclass(frozen=True)
+class CheckoutLine:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    lines: tuple[CheckoutLine, ...]
+    payment_method: str
+    shipping_note: str = ""
+
+
+@dataclass
+class CheckoutError(Exception):
+    """The request cannot become an order; `errors` maps field paths to messages (API: 400)."""
+
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return "; ".join(f"{k}: {', '.join(v)}" for k, v in self.errors.items())
+
+
+def check_checkout(request: CheckoutRequest) -> None:
+    """Validate what can be validated without the database; raises CheckoutError."""
+    errors: dict[str, list[str]] = {}
+    if not request.lines:
+        errors["items"] = ["at least one item is required"]
+    elif len(request.lines) > MAX_LINES:
+        errors["items"] = [f"at most {MAX_LINES} different items per order"]
+    seen: set[str] = set()
+    for i, line in enumerate(request.lines):
+        if not (1 <= line.quantity <= MAX_QUANTITY):
+            errors.setdefault(f"items[{i}].quantity", []).append(f"must be between 1 and {MAX_QUANTITY}")
+        if line.sku in seen:
+            errors.setdefault(f"items[{i}].sku", []).append(f"duplicate SKU {line.sku}; merge the quantities")
+        seen.add(line.sku)
+    if request.payment_method not in PAYMENT_METHODS:
+        errors["payment_method"] = [f"must be one of {', '.join(PAYMENT_METHODS)}"]
+    if errors:
+        raise CheckoutError(errors)
+
+
+def new_order_number() -> str:
+    stamp = timezone.now().strftime("%y%m%d")
+    return f"ORD-{stamp}-" + "".join(secrets.choice(_NUMBER_ALPHABET) for _ in range(8))
+
+
+def place_order(customer_id: int, request: CheckoutRequest, *, correlation_id: uuid.UUID | None = None) -> Order:
+    """Create an ORDERED order with its items and its OrderCreated event, atomically.
+
+    Opens its own transaction (callers may already be in one). Raises CheckoutError for unknown or
+    inactive SKUs and invalid input; nothing is written then.
+    """
+    check_checkout(request)
+    skus = [line.sku for line in request.lines]
+    with transaction.atomic():
+        products = {p.sku: p for p in Product.objects.filter(sku__in=skus, active=True)}
+        unknown = {f"items[{i}].sku": [f"unknown SKU {line.sku}"]
+                   for i, line in enumerate(request.lines) if line.sku not in products}
+        if unknown:
+            raise CheckoutError(unknown)
+        currencies = {products[s].currency for s in skus}
+        if len(currencies) != 1:
+            raise CheckoutError({"items": ["items priced in different currencies cannot share an order"]})
+        order_id = uuid.uuid4()
+        now = timezone.now()
+        items = [{"sku": line.sku, "product_name": products[line.sku].name, "quantity": line.quantity,
+                  "unit_price_minor": products[line.sku].price_minor} for line in request.lines]
+        record = {
+            "order_id": str(order_id), "order_number": new_order_number(), "customer_id": str(customer_id),
+            "items": items, "total_minor": sum(i["quantity"] * i["unit_price_minor"] for i in items),
+            "currency": currencies.pop(), "payment_method": request.payment_method,
+            "shipping_note": request.shipping_note or None, "created_at": now,
+        }
+        event = record_event("OrderCreated", str(order_id), record, sequence=1,
+                             correlation_id=correlation_id or uuid.uuid4(), occurred_at=now)
+        state = projection.apply(None, "OrderCreated", record, sequence=event.sequence, occurred_at=now)
+        return projection.insert(state)

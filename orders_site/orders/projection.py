@@ -1,0 +1,113 @@
+"""The order projection: current state folded from the order's events, and the rows that hold it.
+
+`apply` is pure (state, event) -> state; the live path and `rebuild_orders` both go through it, so
+the `orders` / `order_items` tables are by construction what the event store says.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from orders_site.eventstore import avro
+from orders_site.eventstore.models import StoredEvent
+
+from .models import Order, OrderItem
+from .status import OrderStatus
+
+
+@dataclass(frozen=True)
+class ItemState:
+    sku: str
+    product_name: str
+    quantity: int
+    unit_price_minor: int
+
+
+@dataclass(frozen=True)
+class OrderState:
+    order_id: uuid.UUID
+    number: str
+    customer_id: int
+    status: OrderStatus
+    total_minor: int
+    currency: str
+    payment_method: str
+    shipping_note: str
+    status_reason: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    items: tuple[ItemState, ...] = field(default_factory=tuple)
+
+
+class ProjectionError(ValueError):
+    """An event cannot be applied to the state (wrong order, unknown type for this aggregate)."""
+
+
+def apply(state: OrderState | None, event_type: str, record: dict[str, Any], *, sequence: int,
+          occurred_at: datetime) -> OrderState:
+    """Fold one event into the state. Raises ProjectionError for an event out of sequence."""
+    expected = (state.version if state else 0) + 1
+    if sequence != expected:
+        raise ProjectionError(f"order event #{sequence} applied where #{expected} was expected")
+    if event_type == "OrderCreated":
+        if state is not None:
+            raise ProjectionError("OrderCreated applied to an existing order")
+        return OrderState(
+            order_id=uuid.UUID(str(record["order_id"])), number=record["order_number"],
+            customer_id=int(record["customer_id"]), status=OrderStatus.ORDERED,
+            total_minor=record["total_minor"], currency=record["currency"],
+            payment_method=record["payment_method"], shipping_note=record.get("shipping_note") or "",
+            status_reason="", version=sequence, created_at=record["created_at"], updated_at=occurred_at,
+            items=tuple(ItemState(i["sku"], i["product_name"], i["quantity"], i["unit_price_minor"])
+                        for i in record["items"]))
+    if state is None:
+        raise ProjectionError(f"{event_type} applied before OrderCreated")
+    if event_type == "OrderStatusChanged":
+        return replace(state, status=OrderStatus(record["to_status"]), status_reason=record.get("reason") or "",
+                       version=sequence, updated_at=occurred_at)
+    raise ProjectionError(f"unknown order event type {event_type}")
+
+
+def replay(events: Iterable[StoredEvent]) -> OrderState | None:
+    """Fold stored events (in sequence order) into a state; None when there are none."""
+    state = None
+    for event in events:
+        record = avro.decode(bytes(event.payload), expected_event_type=event.event_type).record
+        state = apply(state, event.event_type, record, sequence=event.sequence, occurred_at=event.occurred_at)
+    return state
+
+
+def _order_fields(state: OrderState) -> dict[str, Any]:
+    return dict(number=state.number, customer_id=state.customer_id, status=state.status.value,
+                total_minor=state.total_minor, currency=state.currency, payment_method=state.payment_method,
+                shipping_note=state.shipping_note, status_reason=state.status_reason, version=state.version,
+                created_at=state.created_at, updated_at=state.updated_at)
+
+
+def insert(state: OrderState) -> Order:
+    """Write a new order's rows. Requires: the transaction that appended its OrderCreated event."""
+    order = Order.objects.create(id=state.order_id, **_order_fields(state))
+    OrderItem.objects.bulk_create([OrderItem(order=order, sku=i.sku, product_name=i.product_name,
+                                             quantity=i.quantity, unit_price_minor=i.unit_price_minor)
+                                   for i in state.items])
+    return order
+
+
+def update(state: OrderState) -> None:
+    """Write an existing order's changed fields. Requires: the transaction that appended the event."""
+    Order.objects.filter(pk=state.order_id).update(
+        status=state.status.value, status_reason=state.status_reason, version=state.version,
+        updated_at=state.updated_at)
+
+
+def upsert(state: OrderState) -> None:
+    """Make the rows equal `state` whatever they hold now (used by rebuild_orders)."""
+    Order.objects.update_or_create(id=state.order_id, defaults=_order_fields(state))
+    OrderItem.objects.filter(order_id=state.order_id).delete()
+    OrderItem.objects.bulk_create([OrderItem(order_id=state.order_id, sku=i.sku, product_name=i.product_name,
+                                             quantity=i.quantity, unit_price_minor=i.unit_price_minor)
+                                   for i in state.items])

@@ -1,0 +1,195 @@
+"""Start, kill and restart the real components of the embedded stack from Python.
+
+Used by the end-to-end tests, the benchmarks and the chaos run, so they exercise exactly the
+processes `make run` starts (`python -m stack <component>`), each as its own OS process with its own
+log file, on ports chosen to not collide with a running `make run`.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import broker, connector
+from .config import REPO_ROOT, StackConfig
+from .errors import StackError
+from .procs import wait_until
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stack_env(cfg: StackConfig) -> dict[str, str]:
+    """The environment every component of `cfg` reads its addresses from."""
+    return dict(
+        os.environ,
+        PYTHONUNBUFFERED="1",
+        DJANGO_SETTINGS_MODULE="orders_site.settings",
+        ORDERS_DATA_DIR=str(cfg.data_dir),
+        ORDERS_DB_HOST=cfg.db_host, ORDERS_DB_PORT=str(cfg.db_port), ORDERS_DB_NAME=cfg.db_name,
+        ORDERS_DB_USER=cfg.db_user, ORDERS_DB_PASSWORD=cfg.db_password,
+        KAFKA_BOOTSTRAP_SERVERS=cfg.kafka_bootstrap,
+        CONNECT_HOST=cfg.connect_host, CONNECT_PORT=str(cfg.connect_port),
+        WEB_HOST=cfg.web_host, WEB_PORT=str(cfg.web_port),
+        GATEWAY_HOST=cfg.gateway_host, GATEWAY_PORT=str(cfg.gateway_port),
+        GATEWAY_URL=f"http://{cfg.gateway_host}:{cfg.gateway_port}",
+    )
+
+
+@dataclass
+class Component:
+    """One `python -m stack <args>` process, its log file and how to tell it is ready."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen | None = None
+    starts: int = 0
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        log.write(f"\n===== start #{self.starts + 1} =====\n".encode())
+        log.flush()
+        # Own process group: a kill reaches the launcher and what it started (java, tansu, postgres).
+        self.proc = subprocess.Popen([sys.executable, "-m", "stack", *self.args], env=self.env, cwd=REPO_ROOT,
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        self.starts += 1
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal_group(self, sig: int) -> None:
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no clean-up of any kind, like a power cut."""
+        self.signal_group(signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait()
+
+    def stop(self, timeout: float = 30) -> None:
+        if not self.running:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self.signal_group(signal.SIGKILL)  # anything the launcher left behind
+
+    def children(self) -> list[int]:
+        """PIDs of the launcher's direct children (e.g. the Java worker under the relay launcher)."""
+        if not self.running:
+            return []
+        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+    def tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class EmbeddedStack:
+    cfg: StackConfig
+    components: dict[str, Component] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, cfg: StackConfig) -> "EmbeddedStack":
+        env = stack_env(cfg)
+        logs = cfg.log_dir
+        stack = cls(cfg)
+        for name, args in [("postgres", ["postgres"]), ("broker", ["broker"]), ("relay", ["relay"]),
+                           ("web", ["web"])]:
+            stack.components[name] = Component(name, args, env, logs / f"{name}.log")
+        for name in ("order", "stock", "payment", "delivery", "notification"):
+            stack.components[f"consumer-{name}"] = Component(f"consumer-{name}", ["consumer", name], env,
+                                                             logs / f"consumer-{name}.log")
+        return stack
+
+    def __getitem__(self, name: str) -> Component:
+        return self.components[name]
+
+    def _await(self, component: Component, predicate, timeout: float, what: str) -> None:
+        def ready() -> bool:
+            if not component.running:
+                raise StackError(f"{component.name} exited during start-up:\n{component.tail()}")
+            return predicate()
+        try:
+            wait_until(ready, timeout=timeout, what=what, interval=0.2)
+        except StackError as err:
+            raise StackError(f"{err}\n--- {component.name} log ---\n{component.tail()}") from None
+
+    def start_postgres(self) -> None:
+        self["postgres"].start()
+        self._await(self["postgres"], lambda: _pg_has_db(self.cfg), 90, "PostgreSQL")
+
+    def start_broker(self) -> None:
+        self["broker"].start()
+        self._await(self["broker"], lambda: broker.reachable(self.cfg), 30, "the broker")
+
+    def start_relay(self) -> None:
+        self["relay"].start()
+        name = connector.load_definition()["name"]
+        self._await(self["relay"], lambda: _connector_running(self.cfg, name), 240,
+                    "the relay's connector to be RUNNING")
+
+    def start_web(self) -> None:
+        from .procs import port_open
+        self["web"].start()
+        self._await(self["web"], lambda: port_open(self.cfg.web_host, self.cfg.web_port), 120, "the web app")
+
+    def start_consumers(self, names: list[str] | None = None) -> None:
+        for name in names or [n for n in self.components if n.startswith("consumer-")]:
+            self[name].start()
+
+    def stop_all(self) -> None:
+        # Reverse dependency order; the database last so others can close their sessions.
+        for name in reversed(list(self.components)):
+            if name != "postgres":
+                self[name].stop()
+        self["postgres"].stop()
+
+
+def _pg_has_db(cfg: StackConfig) -> bool:
+    try:
+        import psycopg
+        with psycopg.connect(cfg.db_dsn, connect_timeout=1):
+            return True
+    except Exception:
+        return False
+
+
+def _connector_running(cfg: StackConfig, name: str) -> bool:
+    try:
+        status = connector.fetch_status(cfg.connect_url, name)
+    except OSError:
+        return False
+    return bool(status and status["connector"]["state"] == "RUNNING" and status.get("tasks")
+                and all(t["state"] == "RUNNING" for t in status["tasks"]))
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.2) -> None:
+    """Public alias for tests: poll until true or raise naming `what`."""
+    wait_until(predicate, timeout=timeout, what=what, interval=interval)
+
+
+__all__ = ["Component", "EmbeddedStack", "free_port", "stack_env", "wait_for"]

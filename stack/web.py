@@ -1,0 +1,33 @@
+"""The web process: wait for the database, migrate, load demo data, serve API + admin with gunicorn."""
+from __future__ import annotations
+
+import os
+import sys
+
+from .config import StackConfig
+from .procs import log
+from . import postgres
+
+
+def serve(cfg: StackConfig) -> int:
+    postgres.wait_ready(cfg, timeout=120)
+    postgres.ensure_database(cfg)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_site.settings")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", interactive=False, verbosity=0)
+    if os.environ.get("ORDERS_DEMO_DATA", "1") == "1":
+        call_command("load_demo")
+    log("web", f"API      http://{cfg.web_host}:{cfg.web_port}/api/  (docs: /api/docs/)")
+    log("web", f"Admin    http://{cfg.web_host}:{cfg.web_port}/admin/")
+    workers = os.environ.get("WEB_WORKERS", "2")
+    threads = os.environ.get("WEB_THREADS", "4")
+    # exec: gunicorn becomes this process, so honcho's signals reach it directly.
+    argv = [sys.executable, "-m", "gunicorn", "orders_site.wsgi:application",
+            "--bind", f"{cfg.web_host}:{cfg.web_port}", "--workers", workers, "--threads", threads,
+            "--worker-class", "gthread", "--access-logfile", "-" if os.environ.get("WEB_ACCESS_LOG") else "/dev/null",
+            "--graceful-timeout", "10"]
+    os.execv(sys.executable, argv)
+    return 0  # unreachable
