@@ -15,13 +15,15 @@ one at a time, in order, so per-aggregate order (key = aggregate id) is preserve
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
 
 from .events import InboundEvent, PoisonMessage, from_message
@@ -81,6 +83,24 @@ def kafka_settings(bootstrap: str, group: str) -> dict[str, object]:
     }
 
 
+def ensure_topics(bootstrap: str, topics: list[str]) -> None:
+    """Create the topics we read if the relay has not yet (it creates a topic on its first event).
+
+    Same partition count as the relay's topic.creation settings, so keys land where they would.
+    """
+    partitions = int(os.environ.get("ORDERS_TOPIC_PARTITIONS", "4"))
+    replication = int(os.environ.get("ORDERS_TOPIC_REPLICATION_FACTOR", "1"))
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=replication)
+                                   for t in topics])
+    for topic, future in futures.items():
+        try:
+            future.result(15)
+        except KafkaException as err:
+            if err.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                log.warning("could not create topic %s: %s", topic, err)
+
+
 def claim(consumer_name: str, event: InboundEvent) -> bool:
     """Record the event in the inbox; False when it was already there. Requires: a transaction."""
     with connection.cursor() as cur:
@@ -111,6 +131,7 @@ class Runtime:
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
+        ensure_topics(self.bootstrap, self.service.topics)
         self.consumer.subscribe(self.service.topics)
         log.info("consumer %s subscribed to %s", self.service.name, ", ".join(self.service.topics))
         try:

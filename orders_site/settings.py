@@ -98,9 +98,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
-# Serve admin assets from the app process without collectstatic (the embedded stack has no CDN).
-WHITENOISE_USE_FINDERS = True
+# Collected at start-up by the web launcher (and in the Docker image); served by WhiteNoise.
+STATIC_ROOT = Path(env("DJANGO_STATIC_ROOT", str(Path(env("ORDERS_DATA_DIR", str(BASE_DIR / ".data"))) / "static")))
 
 KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 

@@ -99,9 +99,10 @@ def _can_connect(cfg: StackConfig, dbname: str = "postgres") -> bool:
         return False
 
 
-def wait_ready(cfg: StackConfig, timeout: float = 60) -> None:
-    wait_until(lambda: _can_connect(cfg), timeout=timeout,
-               what=f"PostgreSQL on {cfg.db_host}:{cfg.db_port}")
+def wait_ready(cfg: StackConfig, timeout: float = 60, *, database: str = "postgres") -> None:
+    """Wait until the server accepts connections to `database` (the app's once it is created)."""
+    wait_until(lambda: _can_connect(cfg, database), timeout=timeout,
+               what=f"PostgreSQL on {cfg.db_host}:{cfg.db_port}, database {database}")
 
 
 def ensure_database(cfg: StackConfig) -> None:
@@ -109,8 +110,11 @@ def ensure_database(cfg: StackConfig) -> None:
     with psycopg.connect(cfg.db_dsn_for("postgres"), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (cfg.db_name,)).fetchone()
         if not exists:
-            conn.execute(f'CREATE DATABASE "{cfg.db_name}"')
-            log("postgres", f"created database {cfg.db_name}")
+            try:
+                conn.execute(f'CREATE DATABASE "{cfg.db_name}"')
+                log("postgres", f"created database {cfg.db_name}")
+            except psycopg.errors.DuplicateDatabase:
+                pass  # another process of the stack got there first
 
 
 def check_logical_wal(cfg: StackConfig) -> None:

@@ -73,10 +73,13 @@ def check_java() -> str:
 
 
 def check_tables(cfg: StackConfig) -> bool:
-    with psycopg.connect(cfg.db_dsn, connect_timeout=5) as conn:
-        found = {r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename = ANY(%s)",
-            (list(REQUIRED_TABLES),))}
+    try:
+        with psycopg.connect(cfg.db_dsn, connect_timeout=5) as conn:
+            found = {r[0] for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename = ANY(%s)",
+                (list(REQUIRED_TABLES),))}
+    except psycopg.OperationalError:
+        return False
     return found == set(REQUIRED_TABLES)
 
 
@@ -140,7 +143,7 @@ class Relay:
             except StackError:
                 raise StackError(f"the Kafka broker at {self.cfg.kafka_bootstrap} is unreachable; "
                                  "start it (`python -m stack broker`) or set KAFKA_BOOTSTRAP_SERVERS") from None
-        postgres.wait_ready(self.cfg, timeout=60)
+        postgres.wait_ready(self.cfg, timeout=120, database=self.cfg.db_name)
         postgres.check_logical_wal(self.cfg)
         wait_until(lambda: check_tables(self.cfg), timeout=wait_tables,
                    what=f"tables {', '.join(REQUIRED_TABLES)} (run `python manage.py migrate`)", interval=1)

@@ -10,7 +10,7 @@ from . import postgres
 
 
 def serve(cfg: StackConfig) -> int:
-    postgres.wait_ready(cfg, timeout=120)
+    postgres.wait_ready(cfg, timeout=120)  # the server; the database may still be being created
     postgres.ensure_database(cfg)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_site.settings")
     import django
@@ -18,6 +18,7 @@ def serve(cfg: StackConfig) -> int:
 
     django.setup()
     call_command("migrate", interactive=False, verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
     if os.environ.get("ORDERS_DEMO_DATA", "1") == "1":
         call_command("load_demo")
     log("web", f"API      http://{cfg.web_host}:{cfg.web_port}/api/  (docs: /api/docs/)")

@@ -1,0 +1,56 @@
+"""The event store's guarantees, enforced by PostgreSQL itself."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from orders_site.eventstore.models import StoredEvent
+from orders_site.eventstore.store import NewEvent, OutsideTransaction, append_event, fetch_events
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _event(aggregate_id: str = "a-1") -> NewEvent:
+    return NewEvent("probe", aggregate_id, "ProbeRecorded", b"\xc3\x01payload", "0" * 16, uuid.uuid4())
+
+
+def test_append_refuses_to_run_outside_a_transaction() -> None:
+    # given no enclosing atomic block, when appending, then it refuses and nothing is written
+    with pytest.raises(OutsideTransaction):
+        append_event(_event())
+    assert StoredEvent.objects.count() == 0
+
+
+def test_sequences_are_per_aggregate_and_gapless() -> None:
+    with transaction.atomic():
+        a1, a2, b1 = append_event(_event("a")), append_event(_event("a")), append_event(_event("b"))
+    assert (a1.sequence, a2.sequence, b1.sequence) == (1, 2, 1)
+    assert [e.sequence for e in fetch_events("probe", "a")] == [1, 2]
+
+
+def test_two_writers_of_one_sequence_conflict_instead_of_interleaving() -> None:
+    with transaction.atomic():
+        append_event(_event("x"), sequence=1)
+    with pytest.raises(IntegrityError):
+        with transaction.atomic():
+            append_event(_event("x"), sequence=1)
+
+
+@pytest.mark.parametrize("statement", ["UPDATE event_store SET event_type = 'Rewritten'", "DELETE FROM event_store"])
+def test_rows_can_never_be_updated_or_deleted(statement: str) -> None:
+    with transaction.atomic():
+        append_event(_event())
+    with pytest.raises(IntegrityError, match="append-only"):  # SQLSTATE 23001 restrict_violation
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute(statement)
+    assert StoredEvent.objects.get().event_type == "ProbeRecorded"
+
+
+def test_a_rolled_back_transaction_leaves_no_event() -> None:
+    with pytest.raises(RuntimeError):
+        with transaction.atomic():
+            append_event(_event())
+            raise RuntimeError("boom")
+    assert StoredEvent.objects.count() == 0
