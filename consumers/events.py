@@ -26,6 +26,12 @@ class InboundEvent:
     record: dict[str, Any] = field(default_factory=dict)
 
 
+def aggregate_of_topic(topic: str) -> str:
+    """`shop.<aggregate>.events` -> `<aggregate>` (the relay routes by aggregate type)."""
+    parts = topic.split(".")
+    return parts[1] if len(parts) == 3 and parts[0] == "shop" and parts[2] == "events" else ""
+
+
 def _uuid(raw: bytes | None) -> uuid.UUID | None:
     return uuid.UUID(raw.decode()) if raw else None
 
@@ -42,7 +48,7 @@ def from_message(msg: Any) -> InboundEvent:
         return InboundEvent(
             event_id=event_id,
             event_type=event_type,
-            aggregate_type=(headers.get("aggregateType") or b"").decode(),
+            aggregate_type=aggregate_of_topic(msg.topic()),
             aggregate_id=(msg.key() or b"").decode(),
             sequence=int(sequence) if sequence else None,
             correlation_id=_uuid(headers.get("correlationId")),

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "orders_site.eventstore",
     "orders_site.catalog",
     "orders_site.orders",
+    "orders_site.api",
 ]
 
 MIDDLEWARE = [

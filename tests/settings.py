@@ -25,3 +25,4 @@ DATABASES["default"].update(
     CONN_MAX_AGE=0,
 )
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STATIC_ROOT = None  # whitenoise serves nothing in tests; avoids a warning per request

@@ -12,9 +12,7 @@ CATALOG_PATH = avro.SCHEMA_DIR.parent / "docs" / "topic-catalog.md"
 HEADERS = [
     ("id", "event id (UUID): the deduplication key"),
     ("eventType", "event type = Avro record name"),
-    ("aggregateType", "aggregate the event belongs to"),
     ("sequence", "per-aggregate sequence number, from 1, gapless"),
-    ("schemaFingerprint", "writer schema's CRC-64-AVRO fingerprint, hex (same bytes as in the value)"),
     ("correlationId", "id shared by every event of one checkout's saga"),
     ("causationId", "id of the event that caused this one (empty for commands from users)"),
     ("occurredAt", "when the event was recorded (ISO-8601, UTC)"),
@@ -39,7 +37,8 @@ def render_catalog() -> str:
     lines = ["# Topic catalog", "",
              "Generated from `schemas/` by `python manage.py topic_catalog`; do not edit by hand.", "",
              "Every topic: key = the order id (UTF-8 string), value = Avro single-object encoding "
-             "(`C3 01` + 8-byte fingerprint + body), headers:", "", "| header | meaning |", "|---|---|"]
+             "(`C3 01` + the writer schema's 8-byte CRC-64-AVRO fingerprint + body; the aggregate is in the "
+             "topic name), headers:", "", "| header | meaning |", "|---|---|"]
     lines += [f"| `{name}` | {meaning} |" for name, meaning in HEADERS]
     versions = sorted((v for t in avro.event_types() for v in avro.versions_of(t)),
                       key=lambda v: (v.aggregate, v.event_type, v.version))

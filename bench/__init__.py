@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that start a private embedded stack, measure, print, and write JSON results."""

@@ -1,0 +1,52 @@
+"""`python -m bench [relay] [options]` (make bench): run benchmarks on a private stack, print a
+summary and write it as JSON to bench/results/."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .stackup import machine, private_stack, say
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def run_relay(args: argparse.Namespace) -> dict[str, object]:
+    from . import relay
+
+    with private_stack() as stack:
+        report: dict[str, object] = {"machine": machine()}
+        if not args.skip_latency:
+            report["latency"] = relay.measure_latency(stack.cfg.kafka_bootstrap, args.rate, args.seconds)
+            say(f"latency: {report['latency']}")
+        if not args.skip_drain:
+            relay.warm_up(stack.cfg.kafka_bootstrap)
+            report["drain"] = relay.measure_drain(stack.cfg.kafka_bootstrap, args.backlog)
+            say(f"drain: {report['drain']}")
+        report["memory"] = relay.memory(stack)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("suite", nargs="?", default="relay", choices=["relay"])
+    parser.add_argument("--rate", type=float, default=200.0, help="events/s for the latency run")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds of the latency run")
+    parser.add_argument("--backlog", type=int, default=50_000, help="events in the drain run")
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-drain", action="store_true")
+    args = parser.parse_args(argv)
+    report = run_relay(args)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{args.suite}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps(report, indent=2))
+    print("\n===== summary =====")
+    print(json.dumps(report, indent=2))
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Relay benchmark: commit-to-Kafka latency at a steady rate, and the rate a backlog drains at.
+
+Latency is taken from the moment the writer's COMMIT returns to the moment a consumer in this same
+process receives the record (same clock). Delivery is counted by consuming, never from the broker's
+reported watermarks, which lag on the embedded broker.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from .stackup import percentile, rss_mb, say
+
+TARGET_P99_MS = 50.0
+TARGET_DRAIN = 40_000.0
+
+
+@dataclass
+class Receiver:
+    """Consumes one topic from the beginning in a thread, recording the arrival time of each event id."""
+
+    bootstrap: str
+    topic: str
+    arrivals: dict[str, float] = field(default_factory=dict)
+    duplicates: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
+                             "enable.auto.commit": False, "fetch.wait.max.ms": 5, "fetch.min.bytes": 1})
+        try:
+            while not self._stop.is_set():  # the relay creates the topic on its first event
+                meta = consumer.list_topics(self.topic, timeout=2).topics.get(self.topic)
+                if meta is not None and meta.error is None and meta.partitions:
+                    break
+                time.sleep(0.05)
+            consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in meta.partitions])
+            while not self._stop.is_set():
+                for msg in consumer.consume(1000, 0.05):
+                    if msg.error():
+                        continue
+                    now = time.time()
+                    event_id = next(v for k, v in msg.headers() if k == "id").decode()
+                    if event_id in self.arrivals:
+                        self.duplicates += 1
+                    else:
+                        self.arrivals[event_id] = now
+        finally:
+            consumer.close()
+
+    def wait_for(self, ids: set[str], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(ids - self.arrivals.keys()) == 0:
+                return True
+            time.sleep(0.01)
+        return False
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def _append_one(aggregate_type: str, n: int) -> str:
+    from django.db import transaction
+
+    from orders_site.eventstore.store import NewEvent, append_event
+
+    with transaction.atomic():
+        event = append_event(NewEvent(aggregate_type, f"agg-{n}", "BenchRecorded", os.urandom(200), "0" * 16,
+                                      uuid.uuid4()), sequence=1)
+    return str(event.event_id)
+
+
+def measure_latency(bootstrap: str, rate: float, seconds: float, warmup: float = 2.0) -> dict[str, object]:
+    """One event per transaction, paced on a fixed schedule (no drift from the time work takes)."""
+    kind = f"benchlat{uuid.uuid4().hex[:6]}"
+    receiver = Receiver(bootstrap, f"shop.{kind}.events")
+    receiver.start()
+    _append_one(kind, -1)  # creates the topic before timing starts
+    committed: dict[str, float] = {}
+    interval = 1.0 / rate
+    start = time.perf_counter()
+    total = int(rate * (seconds + warmup))
+    say(f"latency: committing {total} events at {rate:.0f}/s, one per transaction")
+    for n in range(total):
+        delay = start + n * interval - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        event_id = _append_one(kind, n)
+        if n >= rate * warmup:
+            committed[event_id] = time.time()
+        if n and n % int(rate * 5) == 0:
+            say(f"  {n}/{total} committed")
+    achieved = total / (time.perf_counter() - start)
+    receiver.wait_for(set(committed), 30)
+    receiver.stop()
+    latencies = sorted((receiver.arrivals[i] - t) * 1000 for i, t in committed.items() if i in receiver.arrivals)
+    result = {"rate_target": rate, "rate_achieved": round(achieved, 1), "committed": len(committed),
+              "received": len(latencies), "duplicates": receiver.duplicates,
+              "p50_ms": round(percentile(latencies, 50), 1), "p95_ms": round(percentile(latencies, 95), 1),
+              "p99_ms": round(percentile(latencies, 99), 1), "max_ms": round(latencies[-1], 1) if latencies else None}
+    result["target_p99_ms"] = TARGET_P99_MS
+    result["p99_met"] = bool(latencies) and result["p99_ms"] <= TARGET_P99_MS
+    return result
+
+
+def warm_up(bootstrap: str, events: int = 20_000) -> None:
+    """A fresh JVM drains a first backlog at half speed (JIT); a relay in service is warm."""
+    say(f"warming the relay up with {events} events")
+    measure_drain(bootstrap, events, quiet=True)
+
+
+def measure_drain(bootstrap: str, backlog: int, quiet: bool = False) -> dict[str, object]:
+    """Commit `backlog` events in one transaction (visible to logical decoding at once), then count
+    how fast a consumer receives all of them."""
+    from django.db import transaction
+
+    from orders_site.eventstore.store import NewEvent, append_event
+
+    kind = f"benchdrain{uuid.uuid4().hex[:6]}"
+    receiver = Receiver(bootstrap, f"shop.{kind}.events")
+    receiver.start()
+    _append_one(kind, -1)
+    time.sleep(1)
+    if not quiet:
+        say(f"drain: writing {backlog} events in one transaction")
+    ids: set[str] = set()
+    correlation = uuid.uuid4()
+    with transaction.atomic():
+        for n in range(backlog):
+            event = append_event(NewEvent(kind, f"agg-{n % 1000}", "BenchRecorded", os.urandom(200), "0" * 16,
+                                          correlation), sequence=n // 1000 + 1)
+            ids.add(str(event.event_id))
+            if n and n % 10000 == 0 and not quiet:
+                say(f"  {n}/{backlog} written")
+    committed_at = time.time()
+    complete = receiver.wait_for(ids, 300)
+    receiver.stop()
+    arrivals = [receiver.arrivals[i] for i in ids if i in receiver.arrivals]
+    elapsed = (max(arrivals) - committed_at) if arrivals else float("nan")
+    rate = len(arrivals) / elapsed if arrivals else 0.0
+    return {"backlog": backlog, "received": len(arrivals), "complete": complete, "duplicates": receiver.duplicates,
+            "first_event_after_commit_ms": round((min(arrivals) - committed_at) * 1000, 1) if arrivals else None,
+            "drain_seconds": round(elapsed, 3), "events_per_second": round(rate),
+            "target_events_per_second": TARGET_DRAIN, "drain_met": complete and rate >= TARGET_DRAIN}
+
+
+def memory(stack) -> dict[str, float | None]:
+    relay_java = stack["relay"].children()
+    broker = stack["broker"].children()
+    return {"relay_jvm_rss_mb": rss_mb(relay_java[0]) if relay_java else None,
+            "broker_rss_mb": rss_mb(broker[0]) if broker else None}

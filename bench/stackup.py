@@ -1,0 +1,85 @@
+"""A private embedded stack for a benchmark run: fresh cluster in a temp dir, free ports, migrated."""
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from stack import config, postgres
+from stack.harness import EmbeddedStack, free_port
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+@contextmanager
+def private_stack(*, relay: bool = True, web: bool = False, consumers: bool = False) -> Iterator[EmbeddedStack]:
+    """Start postgres + broker (+ relay, web, consumers) on free ports; Django is pointed at it."""
+    data_dir = Path(tempfile.mkdtemp(prefix="orders-bench-"))
+    data_dir.chmod(0o755)  # the cluster runs as the unprivileged postgres user
+    cfg = replace(config.load(), data_dir=data_dir, db_port=free_port(), db_name="orders_bench",
+                  kafka_bootstrap=f"127.0.0.1:{free_port()}", connect_port=free_port(), web_port=free_port(),
+                  gateway_port=free_port())
+    stack = EmbeddedStack.create(cfg)
+    try:
+        say(f"starting a private stack in {data_dir}")
+        stack.start_postgres()
+        postgres.ensure_database(cfg)
+        os.environ.update(ORDERS_DB_HOST=cfg.db_host, ORDERS_DB_PORT=str(cfg.db_port), ORDERS_DB_NAME=cfg.db_name,
+                          ORDERS_DB_USER=cfg.db_user, ORDERS_DB_PASSWORD=cfg.db_password,
+                          KAFKA_BOOTSTRAP_SERVERS=cfg.kafka_bootstrap,
+                          DJANGO_SETTINGS_MODULE="orders_site.settings", ORDERS_DATA_DIR=str(data_dir))
+        import django
+        from django.core.management import call_command
+
+        django.setup()
+        call_command("migrate", interactive=False, verbosity=0)
+        say("database migrated; starting the broker")
+        stack.start_broker()
+        if relay:
+            say("starting the relay (Kafka Connect + Debezium)")
+            stack.start_relay()
+        if web:
+            stack.start_web()
+        if consumers:
+            stack.start_consumers()
+        say("stack ready")
+        yield stack
+    finally:
+        say("stopping the stack")
+        from django.db import connections
+        connections.close_all()
+        stack.stop_all()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def machine() -> dict[str, object]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {"date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cores": os.cpu_count(),
+            "cpu": cpu, "python": platform.python_version()}
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    k = min(len(sorted_values) - 1, max(0, round(p / 100 * (len(sorted_values) - 1))))
+    return sorted_values[k]
