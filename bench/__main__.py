@@ -23,8 +23,15 @@ def run_relay(args: argparse.Namespace) -> dict[str, object]:
             say(f"latency: {report['latency']}")
         if not args.skip_drain:
             relay.warm_up(stack.cfg.kafka_bootstrap)
-            report["drain"] = relay.measure_drain(stack.cfg.kafka_bootstrap, args.backlog)
-            say(f"drain: {report['drain']}")
+            runs = []
+            for n in range(args.drain_runs):  # single runs vary by +-20% on 2 shared cores
+                runs.append(relay.measure_drain(stack.cfg.kafka_bootstrap, args.backlog))
+                say(f"drain run {n + 1}/{args.drain_runs}: {runs[-1]['events_per_second']} events/s")
+            rates = sorted(r["events_per_second"] for r in runs)
+            report["drain"] = {"runs": runs, "median_events_per_second": rates[len(rates) // 2],
+                               "target_events_per_second": relay.TARGET_DRAIN,
+                               "drain_met": all(r["complete"] for r in runs)
+                               and rates[len(rates) // 2] >= relay.TARGET_DRAIN}
         report["memory"] = relay.memory(stack)
     return report
 
@@ -35,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="events/s for the latency run")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds of the latency run")
     parser.add_argument("--backlog", type=int, default=50_000, help="events in the drain run")
+    parser.add_argument("--drain-runs", type=int, default=3)
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-drain", action="store_true")
     args = parser.parse_args(argv)

@@ -45,6 +45,9 @@ INSTALLED_APPS = [
     "orders_site.catalog",
     "orders_site.orders",
     "orders_site.api",
+    "orders_site.payments",
+    "orders_site.shipping",
+    "orders_site.notifications",
 ]
 
 MIDDLEWARE = [

@@ -97,10 +97,19 @@ class OrderDetailSerializer(OrderSerializer):
         fields = OrderSerializer.Meta.fields + ["payment", "delivery", "events"]
 
     def get_payment(self, order: Order) -> dict[str, Any] | None:
-        return None  # filled in by the payment service's projection (saga issue)
+        """The latest payment attempt (null until the payment service has tried)."""
+        payment = order.payments.order_by("-attempt").first()
+        if payment is None:
+            return None
+        return {"attempt": payment.attempt, "status": payment.status, "method": payment.method,
+                "amount_minor": payment.amount_minor, "currency": payment.currency,
+                "gateway_transaction_id": payment.gateway_transaction_id or None,
+                "decline_code": payment.decline_code or None}
 
     def get_delivery(self, order: Order) -> dict[str, Any] | None:
-        return None  # filled in by the delivery service's projection (saga issue)
+        delivery = getattr(order, "delivery", None) if hasattr(order, "delivery") else None
+        return {"id": str(delivery.id), "status": delivery.status, "created_at": delivery.created_at.isoformat()} \
+            if delivery else None
 
     def get_events(self, order: Order) -> list[dict[str, Any]]:
         return self.context["events"]

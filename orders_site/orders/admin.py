@@ -14,6 +14,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils import timezone
 
 from orders_site.eventstore.display import describe
+from orders_site.notifications.models import Notification
+from orders_site.payments.models import Payment
+from orders_site.shipping.models import Delivery
 
 from .history import fetch_state_at, fetch_timeline
 from .models import Order, OrderItem
@@ -21,15 +24,27 @@ from .status import InvalidTransition
 from .transitions import cancel_order
 
 
-class OrderItemInline(admin.TabularInline):
-    model = OrderItem
-    extra = 0
-    can_delete = False
-    fields = ("sku", "product_name", "quantity", "unit_price_minor", "line_total_minor")
-    readonly_fields = fields
+def _read_only_inline(model_: type, fields_: tuple[str, ...]) -> type[admin.TabularInline]:
+    class Inline(admin.TabularInline):
+        model = model_
+        extra = 0
+        can_delete = False
+        fields = fields_
+        readonly_fields = fields_
 
-    def has_add_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
-        return False
+        def has_add_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
+            return False
+    Inline.__name__ = f"{model_.__name__}Inline"
+    return Inline
+
+
+OrderItemInline = _read_only_inline(OrderItem, ("sku", "product_name", "quantity", "unit_price_minor",
+                                                "line_total_minor"))
+PaymentInline = _read_only_inline(Payment, ("attempt", "status", "method", "amount_minor", "currency",
+                                            "gateway_transaction_id", "decline_code", "failure_reason",
+                                            "idempotency_key", "created_at", "updated_at"))
+DeliveryInline = _read_only_inline(Delivery, ("id", "status", "created_at"))
+NotificationInline = _read_only_inline(Notification, ("kind", "channel", "recipient", "sent_at"))
 
 
 @admin.register(Order)
@@ -39,7 +54,7 @@ class OrderAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     search_fields = ("number", "=id", "customer__username", "customer__email")
     list_select_related = ("customer",)
-    inlines = [OrderItemInline]
+    inlines = [OrderItemInline, PaymentInline, DeliveryInline, NotificationInline]
     actions = ["cancel_selected"]
     readonly_fields = ("id", "number", "customer", "status", "status_reason", "total", "payment_method",
                        "shipping_note", "version", "created_at", "updated_at", "state_at_link", "event_timeline")
