@@ -19,8 +19,9 @@ import os
 import signal
 import time
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -34,12 +35,22 @@ Handler = Callable[[InboundEvent], None]
 
 
 @dataclass
+class Periodic:
+    """Work a service does on a timer between messages (e.g. payment reconciliation)."""
+
+    every_seconds: float
+    run: Callable[[], object]
+    last: float = 0.0
+
+
+@dataclass
 class Service:
     """A consumer service: its group name, topics and one handler per event type it reacts to."""
 
     name: str
     topics: list[str]
     handlers: dict[str, Handler] = field(default_factory=dict)
+    periodic: list[Periodic] = field(default_factory=list)
     max_attempts: int = 5  # handler failures before the message is dead-lettered
 
     def handles(self, event_type: str) -> Callable[[Handler], Handler]:
@@ -56,6 +67,8 @@ class Stats:
     ignored: int = 0
     dead_lettered: int = 0
     retries: int = 0
+    sequence_gaps: int = 0
+    out_of_order: int = 0
 
 
 TRANSIENT = (OperationalError, InterfaceError)
@@ -112,15 +125,18 @@ def claim(consumer_name: str, event: InboundEvent) -> bool:
 
 
 class Runtime:
-    def __init__(self, service: Service, bootstrap: str, *, decode: Callable[[bytes, str], dict] | None = None,
-                 poll_timeout: float = 0.5) -> None:
+    def __init__(self, service: Service, bootstrap: str, *, poll_timeout: float = 0.2) -> None:
         self.service = service
         self.bootstrap = bootstrap
-        self.decode = decode
         self.poll_timeout = poll_timeout
+        self.sequences = SequenceTracker()
         self.stats = Stats()
         self.running = True
-        self.consumer = Consumer(kafka_settings(bootstrap, f"orders-{service.name}"))
+        # A new prefix = a new group = a replay of every topic from the beginning (safe: we dedupe).
+        group = f"{os.environ.get('CONSUMER_GROUP_PREFIX', 'orders')}-{service.name}"
+        self.consumer = Consumer(kafka_settings(bootstrap, group))
+        self._reported = Stats()
+        self._reported_at = 0.0
         self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
                                   "linger.ms": 0})
 
@@ -136,6 +152,8 @@ class Runtime:
         log.info("consumer %s subscribed to %s", self.service.name, ", ".join(self.service.topics))
         try:
             while self.running:
+                self.run_periodic()
+                self.report()
                 msg = self.consumer.poll(self.poll_timeout)
                 if msg is None:
                     continue
@@ -149,20 +167,50 @@ class Runtime:
             self.producer.flush(10)
             log.info("consumer %s stopped: %s", self.service.name, self.stats)
 
+    def report(self, every: float = 2.0) -> None:
+        """Log the counters when they changed (operators and tests read them)."""
+        if time.monotonic() - self._reported_at >= every and self.stats != self._reported:
+            self._reported, self._reported_at = replace(self.stats), time.monotonic()
+            log.info("stats %s", " ".join(f"{k}={v}" for k, v in asdict(self.stats).items()))
+
+    def run_periodic(self) -> None:
+        now = time.monotonic()
+        for task in self.service.periodic:
+            if now - task.last >= task.every_seconds:
+                task.last = now
+                try:
+                    close_old_connections()
+                    task.run()
+                except Exception:  # noqa: BLE001 - a failed sweep is retried on the next tick
+                    log.exception("consumer %s: periodic task failed", self.service.name)
+                    connection.close()
+
     # -- one message ----------------------------------------------------------------------------
     def process(self, msg: Message) -> None:
         try:
             event = from_message(msg)
+            self._check_sequence(event)
             handler = self.service.handlers.get(event.event_type)
             if handler is None:
                 self.stats.ignored += 1
             else:
-                if self.decode is not None:
-                    event = _with_record(event, self.decode(event.payload, event.event_type))
-                self._apply(handler, event, msg)
+                self._apply(handler, decoded(event), msg)
         except PoisonMessage as err:
             self.dead_letter(msg, "poison", err)
         self.consumer.store_offsets(msg)
+
+    def _check_sequence(self, event: InboundEvent) -> None:
+        """Detect gaps and reordering in an aggregate's sequence. Handlers decide on state, not on
+        arrival order, so neither stops processing: a lower number is a redelivery (the inbox makes it
+        a no-op), a gap is logged and counted (its event may come from a replay, or never, if it was
+        lost upstream, which the invariant checker reports)."""
+        verdict = self.sequences.observe(event.topic, event.aggregate_id, event.sequence)
+        if verdict == "gap":
+            self.stats.sequence_gaps += 1
+            log.warning("consumer %s: sequence gap on %s/%s before #%s", self.service.name, event.topic,
+                        event.aggregate_id, event.sequence)
+        elif verdict == "behind":
+            self.stats.out_of_order += 1
 
     def _apply(self, handler: Handler, event: InboundEvent, msg: Message) -> None:
         failures = 0
@@ -213,6 +261,35 @@ class Runtime:
                   msg.partition(), msg.offset(), reason, err)
 
 
-def _with_record(event: InboundEvent, record: dict) -> InboundEvent:
-    from dataclasses import replace
-    return replace(event, record=record)
+def decoded(event: InboundEvent) -> InboundEvent:
+    """The event with its Avro payload decoded; PoisonMessage if it cannot be (unknown schema...)."""
+    from orders_site.eventstore import avro
+
+    try:
+        return replace(event, record=avro.decode(event.payload, expected_event_type=event.event_type).record)
+    except avro.SchemaError as err:
+        raise PoisonMessage(str(err)) from err
+
+
+class SequenceTracker:
+    """Last sequence seen per aggregate (bounded: the oldest aggregates are forgotten first)."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self.capacity = capacity
+        self.last: OrderedDict[tuple[str, str], int] = OrderedDict()
+
+    def observe(self, topic: str, aggregate_id: str, sequence: int | None) -> str:
+        """"next", "first", "gap" (numbers were skipped) or "behind" (a repeat or an older event)."""
+        if sequence is None:
+            return "first"
+        key = (topic, aggregate_id)
+        previous = self.last.get(key)
+        if previous is not None and sequence <= previous:
+            return "behind"
+        self.last[key] = sequence
+        self.last.move_to_end(key)
+        if len(self.last) > self.capacity:
+            self.last.popitem(last=False)
+        if previous is None:
+            return "first"  # after a restart we may join an aggregate mid-stream
+        return "next" if sequence == previous + 1 else "gap"

@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     reg.add_argument("--url", help="Kafka Connect REST URL (default: from CONNECT_HOST/CONNECT_PORT)")
     reg.add_argument("--timeout", type=float, default=180)
     sub.add_parser("web", help="migrate, load demo data, serve the API and admin")
+    sub.add_parser("gateway", help="run the payment gateway simulator (own ledger in the data dir)")
     con = sub.add_parser("consumer", help="run one consumer process")
     con.add_argument("name")
     sub.add_parser("run", help="start every process of the pipeline (honcho + Procfile)")
@@ -51,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "web":
             from . import web
             return web.serve(cfg)
+        if args.command == "gateway":
+            from gateway.__main__ import main as gateway_main
+            return gateway_main(["--host", cfg.gateway_host, "--port", str(cfg.gateway_port),
+                                 "--ledger", str(cfg.data_dir / "gateway" / "ledger.sqlite3")])
         if args.command == "consumer":
             from consumers.__main__ import main as consumer_main
             return consumer_main([args.name])

@@ -118,7 +118,7 @@ class EmbeddedStack:
         logs = cfg.log_dir
         stack = cls(cfg)
         for name, args in [("postgres", ["postgres"]), ("broker", ["broker"]), ("relay", ["relay"]),
-                           ("web", ["web"])]:
+                           ("web", ["web"]), ("gateway", ["gateway"])]:
             stack.components[name] = Component(name, args, env, logs / f"{name}.log")
         for name in ("order", "stock", "payment", "delivery", "notification"):
             stack.components[f"consumer-{name}"] = Component(f"consumer-{name}", ["consumer", name], env,
@@ -156,6 +156,12 @@ class EmbeddedStack:
         from .procs import port_open
         self["web"].start()
         self._await(self["web"], lambda: port_open(self.cfg.web_host, self.cfg.web_port), 120, "the web app")
+
+    def start_gateway(self) -> None:
+        from .procs import port_open
+        self["gateway"].start()
+        self._await(self["gateway"], lambda: port_open(self.cfg.gateway_host, self.cfg.gateway_port), 30,
+                    "the payment gateway simulator")
 
     def start_consumers(self, names: list[str] | None = None) -> None:
         for name in names or [n for n in self.components if n.startswith("consumer-")]:

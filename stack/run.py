@@ -18,6 +18,7 @@ def main(cfg: StackConfig) -> int:
     log("run", ("first run: a new data directory " if first else "reusing the data in ") + str(cfg.data_dir))
     log("run", f"API    http://{cfg.web_host}:{cfg.web_port}/api/   docs /api/docs/")
     log("run", f"Admin  http://{cfg.web_host}:{cfg.web_port}/admin/   user: demo   password: demo-password")
+    log("run", f"Payment gateway simulator  http://{cfg.gateway_host}:{cfg.gateway_port}/v1/ledger")
     log("run", f"Kafka  {cfg.kafka_bootstrap}   Kafka Connect REST {cfg.connect_url}   Postgres {cfg.db_host}:{cfg.db_port}")
     log("run", "Ctrl-C stops everything")
     env = dict(os.environ, PYTHONUNBUFFERED="1")

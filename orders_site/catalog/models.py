@@ -45,3 +45,22 @@ class Stock(models.Model):
     @property
     def available(self) -> int:
         return self.on_hand - self.reserved
+
+
+class Reservation(models.Model):
+    """What the stock service decided for one order: lines held, then sold or released (or rejected)."""
+
+    class Status(models.TextChoices):
+        HELD = "HELD"
+        SOLD = "SOLD"
+        RELEASED = "RELEASED"
+        REJECTED = "REJECTED"
+
+    order_id = models.UUIDField(primary_key=True)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    lines = models.JSONField(help_text='[{"sku": ..., "quantity": ...}]')
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "stock_reservations"

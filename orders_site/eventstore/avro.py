@@ -8,6 +8,7 @@ fields added since.
 
 Layout: `schemas/<aggregate>/<EventType>.v<N>.avsc`; the namespace is `shop.events.<aggregate>` and the
 topic `shop.<aggregate>.events`. Released files are never edited; a change is a new version.
+Pure: no Django, no database, no network.
 """
 from __future__ import annotations
 
@@ -20,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
-from fastavro.schema import to_parsing_canonical_form
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+from fastavro.utils import generate_many
 from fastavro.validation import ValidationError, validate
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 MARKER = b"\xc3\x01"
-_FILE = re.compile(r"^(?P<name>[A-Z][A-Za-z0-9]*)\.v(?P<version>\d+)\.avsc$")
-_EMPTY = 0xC15D213AA4D7A795  # CRC-64-AVRO seed, from the Avro specification
+_HEADER_LEN = len(MARKER) + 8
+_FILE = re.compile(r"^(?P<name>[A-Z][A-Za-z0-9]*)\.v(?P<version>[1-9]\d*)\.avsc$")
 
 
 class SchemaError(ValueError):
@@ -43,89 +45,88 @@ class MalformedPayload(SchemaError):
 
 @dataclass(frozen=True)
 class SchemaVersion:
+    """One `.avsc` file: a released (or about to be released) version of an event type."""
+
     event_type: str
     aggregate: str
     version: int
-    fingerprint: int
+    fingerprint: bytes  # the 8 bytes exactly as they follow C3 01 in a payload (little-endian)
     path: Path
     raw: dict[str, Any]
     parsed: Any
 
     @property
     def fingerprint_hex(self) -> str:
-        """The 8 fingerprint bytes as they appear in the payload (little-endian), in hex: what
-        fastavro and Java's SchemaNormalization.parsingFingerprint("CRC-64-AVRO") print."""
-        return self.fingerprint.to_bytes(8, "little").hex()
+        """The payload's 8 fingerprint bytes in hex, as stored in event_store.schema_fingerprint."""
+        return self.fingerprint.hex()
 
 
 @dataclass(frozen=True)
 class EncodedPayload:
     payload: bytes
-    fingerprint: str
+    fingerprint: str  # 16 hex chars, == SchemaVersion.fingerprint_hex of the writer schema
     version: int
 
 
 @dataclass(frozen=True)
 class DecodedEvent:
     event_type: str
-    version: int
+    version: int  # the WRITER's version; `record` always has the newest version's shape
     record: dict[str, Any]
 
 
-def _crc64_table() -> list[int]:
-    table = []
-    for i in range(256):
-        fp = i
-        for _ in range(8):
-            fp = (fp >> 1) ^ (_EMPTY & -(fp & 1))
-        table.append(fp)
-    return table
+def schema_fingerprint(raw: dict[str, Any]) -> bytes:
+    """CRC-64-AVRO of the schema's Parsing Canonical Form, as the 8 little-endian payload bytes.
+
+    Docs, defaults and aliases are not part of the canonical form, so they do not change it.
+    """
+    # fastavro returns the hex of the little-endian bytes, i.e. the spec's single-object byte order
+    # (the unit tests cross-check this against an independent implementation and the spec's vectors).
+    return bytes.fromhex(fingerprint(to_parsing_canonical_form(raw), "CRC-64-AVRO"))
 
 
-_TABLE = _crc64_table()
-
-
-def fingerprint64(data: bytes) -> int:
-    """CRC-64-AVRO ("Rabin") fingerprint, exactly as the Avro specification's reference code."""
-    fp = _EMPTY
-    for byte in data:
-        fp = (fp >> 8) ^ _TABLE[(fp ^ byte) & 0xFF]
-    return fp
-
-
-def schema_fingerprint(raw: dict[str, Any]) -> int:
-    """Fingerprint of a schema's Parsing Canonical Form (docs and defaults do not change it)."""
-    return fingerprint64(to_parsing_canonical_form(raw).encode())
+def _load(path: Path) -> SchemaVersion:
+    match = _FILE.match(path.name)
+    if not match:
+        raise SchemaError(f"{path}: schema files are named <EventType>.v<N>.avsc")
+    raw = json.loads(path.read_text())
+    aggregate = path.parent.name
+    if raw.get("type") != "record" or raw.get("name") != match["name"] \
+            or raw.get("namespace") != f"shop.events.{aggregate}":
+        raise SchemaError(f"{path}: must be a record named {match['name']} in namespace shop.events.{aggregate}")
+    try:
+        parsed = fastavro.parse_schema(raw)
+    except Exception as err:  # fastavro raises SchemaParseException, ValueError, KeyError... for bad files
+        raise SchemaError(f"{path}: not a valid Avro schema: {err}") from err
+    return SchemaVersion(match["name"], aggregate, int(match["version"]), schema_fingerprint(raw), path, raw, parsed)
 
 
 @lru_cache(maxsize=1)
-def _registry() -> tuple[dict[str, list[SchemaVersion]], dict[int, SchemaVersion]]:
+def _registry() -> tuple[dict[str, list[SchemaVersion]], dict[bytes, SchemaVersion]]:
+    """All schemas, loaded once per process. Raises SchemaError on an inconsistent `schemas/` tree."""
     by_type: dict[str, list[SchemaVersion]] = {}
-    by_fp: dict[int, SchemaVersion] = {}
+    by_fp: dict[bytes, SchemaVersion] = {}
     for path in sorted(SCHEMA_DIR.glob("*/*.avsc")):
-        match = _FILE.match(path.name)
-        if not match:
-            raise SchemaError(f"{path}: schema files are named <EventType>.v<N>.avsc")
-        raw = json.loads(path.read_text())
-        aggregate = path.parent.name
-        if raw.get("name") != match["name"] or raw.get("namespace") != f"shop.events.{aggregate}":
-            raise SchemaError(f"{path}: record name/namespace must be {match['name']} / shop.events.{aggregate}")
-        version = SchemaVersion(match["name"], aggregate, int(match["version"]), schema_fingerprint(raw), path,
-                                raw, fastavro.parse_schema(raw))
-        if version.fingerprint in by_fp:
+        version = _load(path)
+        if version.fingerprint in by_fp:  # two versions identical on the wire: decoding would be ambiguous
             raise SchemaError(f"{path} has the same canonical form as {by_fp[version.fingerprint].path}")
         by_fp[version.fingerprint] = version
         by_type.setdefault(version.event_type, []).append(version)
-    for versions in by_type.values():
+    for event_type, versions in by_type.items():
         versions.sort(key=lambda v: v.version)
+        if [v.version for v in versions] != list(range(1, len(versions) + 1)) \
+                or len({v.aggregate for v in versions}) != 1:
+            raise SchemaError(f"{event_type}: versions must be v1..vN in one aggregate folder")
     return by_type, by_fp
 
 
 def event_types() -> list[str]:
+    """Every event type with a schema, sorted."""
     return sorted(_registry()[0])
 
 
 def versions_of(event_type: str) -> list[SchemaVersion]:
+    """The event type's versions, oldest first. Raises SchemaError for an unknown event type."""
     try:
         return list(_registry()[0][event_type])
     except KeyError:
@@ -133,76 +134,135 @@ def versions_of(event_type: str) -> list[SchemaVersion]:
 
 
 def latest(event_type: str) -> SchemaVersion:
+    """The version producers write. Raises SchemaError for an unknown event type."""
     return versions_of(event_type)[-1]
 
 
 def aggregate_of(event_type: str) -> str:
+    """The aggregate (schema folder / namespace suffix). Raises SchemaError for an unknown event type."""
     return latest(event_type).aggregate
 
 
 def topic_of(event_type: str) -> str:
+    """`shop.<aggregate>.events`. Raises SchemaError for an unknown event type."""
     return f"shop.{aggregate_of(event_type)}.events"
 
 
+def _unknown_fields(schema: Any, datum: Any, where: str) -> list[str]:
+    # fastavro silently drops keys the schema does not have; in a contract that turns a typo
+    # ("shiping_note") into lost data, so encode() refuses them instead.
+    if isinstance(schema, list):  # union: descend only when the record branch is unambiguous
+        records = [b for b in schema if isinstance(b, dict) and b.get("type") == "record"]
+        return _unknown_fields(records[0], datum, where) if len(records) == 1 else []
+    if not isinstance(schema, dict):
+        return []
+    if schema["type"] == "record" and isinstance(datum, dict):
+        fields = {f["name"]: f["type"] for f in schema["fields"]}
+        problems = [f"{where}{key}" for key in datum if key not in fields]
+        for key, value in datum.items():
+            if key in fields:
+                problems += _unknown_fields(fields[key], value, f"{where}{key}.")
+        return problems
+    if schema["type"] == "array" and isinstance(datum, list):
+        return [p for i, item in enumerate(datum) for p in _unknown_fields(schema["items"], item, f"{where[:-1]}[{i}].")]
+    return []
+
+
 def encode(event_type: str, record: dict[str, Any]) -> EncodedPayload:
-    """Encode with the newest schema of `event_type`. Raises SchemaError if the record does not fit."""
+    """Encode `record` with the newest schema of `event_type`, as single-object encoding.
+
+    Raises SchemaError for an unknown event type, a record that does not match the schema (missing
+    field, wrong type, key not in the schema, value its logical type cannot hold such as a non-UUID
+    string) -- before any byte is returned, so nothing undecodable reaches the append-only store.
+    """
     schema = latest(event_type)
+    unknown = _unknown_fields(schema.parsed, record, "")
+    if unknown:
+        raise SchemaError(f"{event_type} record has fields not in {schema.path.name}: {', '.join(unknown)}")
+    body = io.BytesIO()
     try:
         validate(record, schema.parsed, raise_errors=True)
-        body = io.BytesIO()
         fastavro.schemaless_writer(body, schema.parsed, record)
-    except (ValidationError, ValueError, TypeError, KeyError, AttributeError) as err:
+        # Read it back: fastavro writes some values it cannot read (e.g. "abc" as a uuid), and an
+        # event store row is immutable, so a payload no consumer can decode must never be written.
+        body.seek(0)
+        fastavro.schemaless_reader(body, schema.parsed, schema.parsed)
+    except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError, EOFError) as err:
         raise SchemaError(f"{event_type} record does not match {schema.path.name}: {err}") from err
-    return EncodedPayload(MARKER + schema.fingerprint.to_bytes(8, "little") + body.getvalue(),
-                          schema.fingerprint_hex, schema.version)
+    return EncodedPayload(MARKER + schema.fingerprint + body.getvalue(), schema.fingerprint_hex, schema.version)
 
 
 def decode(payload: bytes, expected_event_type: str | None = None) -> DecodedEvent:
     """Decode a single-object payload, resolving it to the newest schema of its event type.
 
-    Raises MalformedPayload (bad marker, truncated or corrupt body), UnknownSchema (fingerprint not in
-    `schemas/`), or SchemaError when it is a different event type than `expected_event_type`.
+    Raises MalformedPayload (no C3 01 marker, shorter than the 10-byte header, truncated/corrupt body,
+    trailing bytes), UnknownSchema (fingerprint of no file in `schemas/`, e.g. a producer newer than
+    this reader), or SchemaError when the payload's event type is not `expected_event_type`.
     """
-    if len(payload) < 10 or payload[:2] != MARKER:
-        raise MalformedPayload("not Avro single-object encoding (missing C3 01 marker)")
-    fp = int.from_bytes(payload[2:10], "little")
-    writer = _registry()[1].get(fp)
+    if len(payload) < _HEADER_LEN or payload[:2] != MARKER:
+        raise MalformedPayload("not Avro single-object encoding (missing C3 01 marker or fingerprint)")
+    writer = _registry()[1].get(bytes(payload[2:_HEADER_LEN]))
     if writer is None:
-        raise UnknownSchema(f"no schema in {SCHEMA_DIR} has fingerprint {payload[2:10].hex()}")
+        raise UnknownSchema(f"no schema in {SCHEMA_DIR} has fingerprint {payload[2:_HEADER_LEN].hex()}")
     if expected_event_type is not None and writer.event_type != expected_event_type:
-        raise SchemaError(f"payload is {writer.event_type}, header says {expected_event_type}")
+        raise SchemaError(f"payload is {writer.event_type}, expected {expected_event_type}")
     reader = latest(writer.event_type)
-    body = io.BytesIO(payload[10:])
+    body = io.BytesIO(payload[_HEADER_LEN:])
     try:
         record = fastavro.schemaless_reader(body, writer.parsed, reader.parsed)
-    except (EOFError, ValueError, IndexError, UnicodeDecodeError, StopIteration) as err:
-        raise MalformedPayload(f"corrupt {writer.event_type} body: {err!r}") from err
-    if body.tell() != len(payload) - 10:
-        raise MalformedPayload(f"{len(payload) - 10 - body.tell()} trailing bytes after the {writer.event_type} body")
+    except Exception as err:  # corrupt bytes surface as EOFError, ValueError, OverflowError, IndexError...
+        raise MalformedPayload(f"corrupt {writer.event_type} v{writer.version} body: {err!r}") from err
+    if body.tell() != len(payload) - _HEADER_LEN:
+        raise MalformedPayload(f"{len(payload) - _HEADER_LEN - body.tell()} trailing bytes after the "
+                               f"{writer.event_type} body")
     return DecodedEvent(writer.event_type, writer.version, record)
 
 
-def check_backward_compatible(writer: dict[str, Any], reader: dict[str, Any], samples: int = 25) -> list[str]:
-    """Problems that stop `reader` from reading data written with `writer` (empty list: compatible).
+def _structural_problems(writer: Any, reader: Any, where: str) -> list[str]:
+    # Readable reasons for the common mistakes; the data check below is the authority on the rest.
+    if isinstance(writer, dict) and isinstance(reader, dict) and writer.get("type") == reader.get("type"):
+        if reader["type"] == "record":
+            old = {f["name"]: f["type"] for f in writer["fields"]}
+            problems = []
+            for field in reader["fields"]:
+                name = f"{where}{field['name']}"
+                if field["name"] not in old:
+                    if "default" not in field:
+                        problems.append(f"field {name!r} is new and has no default")
+                else:
+                    problems += _structural_problems(old[field["name"]], field["type"], f"{name}.")
+            return problems
+        if reader["type"] == "array":
+            return _structural_problems(writer["items"], reader["items"], f"{where[:-1]}[].")
+        if reader["type"] == "enum":
+            removed = sorted(set(writer["symbols"]) - set(reader["symbols"]))
+            if removed and "default" not in reader:
+                return [f"enum {where[:-1]!r} lost symbols {removed} and has no default symbol"]
+    return []
 
-    Two checks: every reader field missing from the writer must have a default (structural), and
-    generated writer data must resolve into the reader schema (catches incompatible type changes).
+
+def check_backward_compatible(writer_schema: dict[str, Any], reader_schema: dict[str, Any],
+                              samples: int = 25) -> list[str]:
+    """Problems that stop `reader_schema` from reading data written with `writer_schema` ([] = compatible).
+
+    Two checks: a structural one (a reader field the writer lacks needs a default, recursively; an enum
+    that loses symbols needs a default symbol), and a resolution one: `samples` random records
+    generated from the writer are written and read back with the reader through fastavro's schema
+    resolution, which catches incompatible type changes and renames. Raises SchemaError when either
+    schema is not valid Avro.
     """
-    problems = []
-    writer_fields = {f["name"] for f in writer.get("fields", [])}
-    for field in reader.get("fields", []):
-        if field["name"] not in writer_fields and "default" not in field:
-            problems.append(f"field {field['name']!r} is new and has no default")
-    from fastavro.utils import generate_many
-
-    parsed_writer, parsed_reader = fastavro.parse_schema(writer), fastavro.parse_schema(reader)
+    try:
+        parsed_writer, parsed_reader = fastavro.parse_schema(writer_schema), fastavro.parse_schema(reader_schema)
+    except Exception as err:  # noqa: BLE001 - fastavro raises several types for invalid schemas
+        raise SchemaError(f"not a valid Avro schema: {err}") from err
+    problems = _structural_problems(writer_schema, reader_schema, "")
     for datum in generate_many(parsed_writer, samples):
         buf = io.BytesIO()
         fastavro.schemaless_writer(buf, parsed_writer, datum)
         buf.seek(0)
         try:
             fastavro.schemaless_reader(buf, parsed_writer, parsed_reader)
-        except Exception as err:  # noqa: BLE001 - fastavro raises several types for resolution errors
-            problems.append(f"data written with the old schema cannot be read: {err}")
+        except Exception as err:  # noqa: BLE001 - SchemaResolutionError, ValueError... depending on the type
+            problems.append(f"data written with the old schema cannot be read: {str(err)[:200]}")
             break
     return problems

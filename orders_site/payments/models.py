@@ -30,6 +30,9 @@ class Payment(models.Model):
     decline_code = models.CharField(max_length=64, blank=True, default="")
     failure_reason = models.CharField(max_length=300, blank=True, default="")
     refund_reason = models.CharField(max_length=300, blank=True, default="")
+    # The saga context the payment's events carry on.
+    correlation_id = models.UUIDField()
+    cause_event_id = models.UUIDField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

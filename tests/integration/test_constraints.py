@@ -1,6 +1,8 @@
 """Money and stock rules the database enforces whatever the code does."""
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -27,7 +29,8 @@ def test_stock_can_never_go_negative_or_over_reserved(change: dict) -> None:
 
 def test_an_order_can_be_captured_only_once(alice) -> None:
     order = place_order(alice.user.pk, CheckoutRequest((CheckoutLine("KB-001", 1),), "card"))
-    common = dict(order=order, method="card", amount_minor=order.total_minor, currency="USD")
+    common = dict(order=order, method="card", amount_minor=order.total_minor, currency="USD",
+                  correlation_id=uuid.uuid4(), cause_event_id=uuid.uuid4())
     Payment.objects.create(attempt=1, idempotency_key=f"{order.pk}:1", status=Payment.Status.CAPTURED, **common)
     with pytest.raises(IntegrityError), transaction.atomic():
         Payment.objects.create(attempt=2, idempotency_key=f"{order.pk}:2", status=Payment.Status.CAPTURED, **common)

@@ -31,3 +31,26 @@ def test_paid_orders_cannot_be_cancelled_and_outcomes_are_terminal() -> None:
     with pytest.raises(InvalidTransition):
         check_transition(S.PAYMENT_COMPLETED, S.CANCELLED)
     assert TERMINAL == {S.STOCK_REJECTED, S.PAYMENT_FAILED, S.DELIVERY_PREPARING, S.CANCELLED}
+
+
+@pytest.mark.parametrize(("current", "target", "path"), [
+    (S.ORDERED, S.STOCK_HELD, [S.STOCK_HELD]),
+    (S.ORDERED, S.PAYMENT_COMPLETED, [S.STOCK_HELD, S.PAYMENT_COMPLETED]),  # paid is heard before held
+    (S.ORDERED, S.DELIVERY_PREPARING, [S.STOCK_HELD, S.PAYMENT_COMPLETED, S.DELIVERY_PREPARING]),
+    (S.ORDERED, S.PAYMENT_FAILED, [S.STOCK_HELD, S.PAYMENT_FAILED]),
+    (S.STOCK_HELD, S.DELIVERY_PREPARING, [S.PAYMENT_COMPLETED, S.DELIVERY_PREPARING]),
+    (S.PAYMENT_COMPLETED, S.STOCK_HELD, []),      # stale
+    (S.CANCELLED, S.PAYMENT_COMPLETED, []),       # contradicts history: refused (and refunded elsewhere)
+    (S.STOCK_REJECTED, S.PAYMENT_COMPLETED, []),
+    (S.PAYMENT_FAILED, S.DELIVERY_PREPARING, []),
+])
+def test_path_fills_in_presupposed_steps_only(current: OrderStatus, target: OrderStatus, path: list) -> None:
+    from orders_site.orders.status import path_to
+    assert path_to(current, target) == path
+
+
+def test_stale_and_contradicting_results_are_told_apart() -> None:
+    from orders_site.orders.status import already_past
+    assert already_past(S.DELIVERY_PREPARING, S.STOCK_HELD)
+    assert already_past(S.STOCK_HELD, S.STOCK_HELD)
+    assert not already_past(S.CANCELLED, S.PAYMENT_COMPLETED)

@@ -1,5 +1,9 @@
-"""Write docs/topic-catalog.md from schemas/ (--check: fail if the committed file is stale)."""
-from django.core.management.base import BaseCommand, CommandError
+"""Write docs/topic-catalog.md from schemas/ and the connector (--check: fail if the file is stale)."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from orders_site.eventstore.catalog import CATALOG_PATH, render_catalog, write_catalog
 
@@ -7,10 +11,11 @@ from orders_site.eventstore.catalog import CATALOG_PATH, render_catalog, write_c
 class Command(BaseCommand):
     help = __doc__
 
-    def add_arguments(self, parser) -> None:
-        parser.add_argument("--check", action="store_true")
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--check", action="store_true",
+                            help="exit non-zero if the file differs from what would be written (for CI)")
 
-    def handle(self, *args, check: bool = False, **options) -> None:
+    def handle(self, *args: Any, check: bool = False, **options: Any) -> None:
         if check:
             current = CATALOG_PATH.read_text() if CATALOG_PATH.exists() else ""
             if current != render_catalog():

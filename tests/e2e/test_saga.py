@@ -1,0 +1,180 @@
+"""The order saga on the real stack: Postgres + Debezium + Tansu + five consumer processes + the
+gateway simulator. Each test uses its own customer and products, so tests do not interfere."""
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import pytest
+from django.db import connection
+
+from orders_site.catalog.models import Reservation
+from orders_site.eventstore.models import ProcessedEvent
+from orders_site.notifications.models import Notification
+from orders_site.orders.models import Order
+from orders_site.orders.transitions import cancel_order
+from orders_site.payments.models import Payment
+from stack.harness import EmbeddedStack, wait_for
+
+from .saga_helpers import checkout, gateway, inject, new_customer, new_product, settle, wait_final
+
+pytestmark = pytest.mark.e2e
+CONSUMERS = ["consumer-order", "consumer-stock", "consumer-payment", "consumer-delivery", "consumer-notification"]
+
+
+@pytest.fixture(scope="session")
+def saga_stack(e2e_stack: EmbeddedStack) -> EmbeddedStack:
+    e2e_stack.start_gateway()
+    e2e_stack.start_consumers(CONSUMERS)
+    return e2e_stack
+
+
+@pytest.fixture
+def saga(saga_stack: EmbeddedStack, e2e: EmbeddedStack) -> EmbeddedStack:
+    for name in CONSUMERS + ["gateway"]:  # a previous test may have killed one
+        if not saga_stack[name].running:
+            saga_stack[name].start()
+    return saga_stack
+
+
+def test_happy_path(saga: EmbeddedStack) -> None:
+    customer, sku = new_customer(), new_product(5, price=2500)
+    order = checkout(customer, sku, 2)
+    assert wait_final([order.pk])[order.pk] == "DELIVERY_PREPARING"
+    settle(saga, [order], sku, (5, 3, 0, 2))
+    payment = Payment.objects.get(order=order)
+    assert (payment.status, payment.amount_minor) == ("CAPTURED", 5000)
+    assert list(Notification.objects.filter(order=order).values_list("kind", flat=True)) == ["ORDER_CONFIRMED"]
+
+
+def test_out_of_stock_rejects_without_charging_or_holding(saga: EmbeddedStack) -> None:
+    customer, sku = new_customer(), new_product(1)
+    order = checkout(customer, sku, 2)
+    assert wait_final([order.pk])[order.pk] == "STOCK_REJECTED"
+    settle(saga, [order], sku, (1, 1, 0, 0))
+    assert not Payment.objects.filter(order=order).exists()
+    assert Reservation.objects.get(order_id=order.pk).status == "REJECTED"
+
+
+def test_decline_fails_the_payment_and_restores_stock(saga: EmbeddedStack) -> None:
+    customer, sku = new_customer(), new_product(3)
+    inject(saga, customer, "decline")
+    order = checkout(customer, sku, 2)
+    assert wait_final([order.pk])[order.pk] == "PAYMENT_FAILED"
+    settle(saga, [order], sku, (3, 3, 0, 0))
+    assert Payment.objects.get(order=order).decline_code == "insufficient_funds"
+
+
+@pytest.mark.parametrize("fault", ["lost", "hang", "error"])
+def test_unknown_outcomes_are_reconciled_and_never_charged_twice(saga: EmbeddedStack, fault: str) -> None:
+    # given a gateway that charges but never answers ("lost"), answers after the client gave up
+    # ("hang"), or fails with a 5xx before charging ("error")
+    customer, sku = new_customer(), new_product(3)
+    inject(saga, customer, fault)
+    order = checkout(customer, sku, 1)
+    # then the payment service asks the gateway by key (or charges again with the same key) and the
+    # order completes, with exactly one capture
+    assert wait_final([order.pk], timeout=90)[order.pk] == "DELIVERY_PREPARING"
+    settle(saga, [order], sku, (3, 2, 0, 1))
+
+
+def test_a_charge_for_an_order_cancelled_meanwhile_is_refunded(saga: EmbeddedStack) -> None:
+    # given a charge in doubt (the gateway hangs past the client timeout, having charged)
+    customer, sku = new_customer(), new_product(3)
+    inject(saga, customer, "hang")
+    order = checkout(customer, sku, 1)
+    wait_for(lambda: Payment.objects.filter(order=order, status__in=["IN_DOUBT", "PENDING"]).exists(), 30,
+             "the payment to be attempted")
+    # when the customer cancels before the outcome is known
+    cancel_order(order.pk, reason="too slow", requested_by=customer.username)
+    # then the reconciler finds the capture, refunds it, and the stock goes back
+    wait_for(lambda: Payment.objects.get(order=order).status == "REFUNDED", 60, "the refund")
+    settle(saga, [order], sku, (3, 3, 0, 0))
+    order.refresh_from_db()
+    assert order.status == "CANCELLED"
+    ledger = gateway(saga, "/v1/ledger")
+    assert ledger["captures_per_order"][str(order.pk)] == 1
+
+
+def test_64_concurrent_checkouts_for_10_units(saga: EmbeddedStack) -> None:
+    sku = new_product(10)
+    customers = [new_customer("rush") for _ in range(64)]
+    orders: list[Order] = []
+    barrier = threading.Barrier(64)
+
+    def buy(customer) -> None:
+        try:
+            barrier.wait()
+            orders.append(checkout(customer, sku, 1))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=buy, args=(c,)) for c in customers]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    statuses = wait_final([o.pk for o in orders], timeout=120)
+    outcome = sorted(statuses.values())
+    assert outcome.count("DELIVERY_PREPARING") == 10 and outcome.count("STOCK_REJECTED") == 54
+    settle(saga, orders, sku, (10, 0, 0, 10))
+
+
+def _stats(component) -> dict[str, int]:
+    lines = [line for line in component.tail(2000).splitlines() if "stats processed=" in line]
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", lines[-1])} if lines else {}
+
+
+def test_replaying_every_topic_changes_nothing(saga: EmbeddedStack) -> None:
+    # given a settled history (the orders of earlier tests, plus one more)
+    order = checkout(new_customer(), new_product(2), 1)
+    wait_final([order.pk])
+    time.sleep(3)  # let the last notifications and stock events be consumed
+    def state() -> tuple:
+        return (sorted(Order.objects.values_list("pk", "status", "version")),
+                sorted(Payment.objects.values_list("pk", "status")), Notification.objects.count(),
+                sorted(Reservation.objects.values_list("order_id", "status")),
+                ProcessedEvent.objects.count(), gateway(saga, "/v1/ledger")["net_minor"],
+                gateway(saga, "/v1/ledger")["captures"])
+    before = state()
+    from orders_site.eventstore.models import StoredEvent
+    events_before = StoredEvent.objects.count()
+    applied = {name: ProcessedEvent.objects.filter(consumer=name.split("-")[1]).count() for name in CONSUMERS}
+    # when every consumer restarts in a fresh group, i.e. re-reads every topic from the beginning
+    for name in CONSUMERS:
+        saga[name].stop()
+        saga[name].env["CONSUMER_GROUP_PREFIX"] = "replay"
+        saga[name].start()
+    try:
+        for name in CONSUMERS:
+            wait_for(lambda n=name: _stats(saga[n]).get("duplicates", 0) >= applied[n], 120,
+                     f"{name} to re-read everything it had applied")
+    except Exception:
+        from .kafka_reader import collect
+        for topic in ("shop.order.events", "shop.stock.events", "shop.payment.events", "shop.delivery.events"):
+            got = collect(saga.cfg.kafka_bootstrap, topic, {"never"}, timeout=8)
+            print(f"DIAG {topic}: {sum(got.counts.values())} records readable")
+        for name in CONSUMERS:
+            print(f"DIAG {name}: applied {applied[name]}, stats {_stats(saga[name])}")
+        raise
+    # then nothing changed: no new effects, events, charges or notifications
+    assert state() == before
+    assert StoredEvent.objects.count() == events_before
+
+
+@pytest.mark.parametrize("victim", CONSUMERS)
+def test_sigkill_of_a_consumer_mid_burst_loses_and_doubles_nothing(saga: EmbeddedStack, victim: str) -> None:
+    # given a burst of orders flowing through the saga
+    sku = new_product(30)
+    customers = [new_customer("burst") for _ in range(40)]
+    orders: list[Order] = []
+    for n, customer in enumerate(customers):
+        orders.append(checkout(customer, sku, 1))
+        if n == 15:  # when one consumer dies without any clean-up, mid-burst
+            saga[victim].kill()
+        if n == 25:  # and comes back
+            saga[victim].start()
+    # then every order reaches its outcome, exactly once in effect
+    statuses = wait_final([o.pk for o in orders], timeout=120)
+    assert sorted(statuses.values()).count("DELIVERY_PREPARING") == 30
+    assert sorted(statuses.values()).count("STOCK_REJECTED") == 10
+    settle(saga, orders, sku, (30, 0, 0, 30))
