@@ -196,7 +196,7 @@ class Runtime:
             else:
                 self._apply(handler, decoded(event), msg)
         except PoisonMessage as err:
-            self.dead_letter(msg, "poison", err)
+            self.dead_letter(msg, "poison", err.__cause__ or err)  # the real error, not our wrapper
         self.consumer.store_offsets(msg)
 
     def _check_sequence(self, event: InboundEvent) -> None:

@@ -178,3 +178,35 @@ def test_sigkill_of_a_consumer_mid_burst_loses_and_doubles_nothing(saga: Embedde
     assert sorted(statuses.values()).count("DELIVERY_PREPARING") == 30
     assert sorted(statuses.values()).count("STOCK_REJECTED") == 10
     settle(saga, orders, sku, (30, 0, 0, 30))
+
+
+def test_a_poison_message_is_dead_lettered_and_the_consumer_moves_on(saga: EmbeddedStack) -> None:
+    # given an undecodable message on a topic the stock service reads, with a real order behind it
+    import uuid as _uuid
+
+    from confluent_kafka import Producer
+
+    from .kafka_reader import collect
+
+    poison_id = str(_uuid.uuid4())
+    producer = Producer({"bootstrap.servers": saga.cfg.kafka_bootstrap})
+    producer.produce("shop.order.events", key=b"poison", value=b"\xc3\x01garbage",
+                     headers=[("id", poison_id.encode()), ("eventType", b"OrderCreated")])
+    producer.flush(10)
+    customer, sku = new_customer(), new_product(2)
+    order = checkout(customer, sku, 1)
+    # then it lands on the stock service's dead-letter topic with the reason and origin, and the
+    # order behind it is processed normally
+    got = collect(saga.cfg.kafka_bootstrap, "shop.dlq.stock", {poison_id}, timeout=60)
+    headers = got.records[poison_id].headers
+    assert headers["dlq.reason"] == b"poison" and headers["dlq.origin.topic"] == b"shop.order.events"
+    assert b"UnknownSchema" in headers["dlq.exception"] or b"Malformed" in headers["dlq.exception"]
+    assert got.records[poison_id].value == b"\xc3\x01garbage"
+    assert wait_final([order.pk])[order.pk] == "DELIVERY_PREPARING"
+
+
+def test_sigterm_finishes_cleanly(saga: EmbeddedStack) -> None:
+    component = saga["consumer-delivery"]
+    component.stop()
+    assert component.proc.returncode == 0
+    assert "consumer delivery stopped" in component.tail(50)

@@ -1,0 +1,64 @@
+"""The payment client against the real simulator (its own HTTP server and SQLite ledger)."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from gateway.__main__ import Handler
+from gateway.faults import FaultPlan
+from gateway.ledger import Ledger
+from orders_site.payments.gateway_client import GatewayClient
+
+
+@pytest.fixture
+def gateway_url(tmp_path: Path) -> Iterator[str]:
+    Handler.ledger = Ledger(tmp_path / "ledger.sqlite3")
+    Handler.faults = FaultPlan(hang_ms=1500)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def charge(client: GatewayClient, key: str, customer: str = "1"):
+    return client.charge(key=key, order_id="o-1", customer_id=customer, amount_minor=500, currency="USD",
+                         method="card")
+
+
+def test_capture_then_the_same_key_replays_without_a_second_charge(gateway_url: str) -> None:
+    client = GatewayClient(gateway_url, timeout=1)
+    first, second = charge(client, "k1"), charge(client, "k1")
+    assert first.outcome == second.outcome == "captured"
+    assert first.transaction_id == second.transaction_id
+    assert Handler.ledger.summary()["captures"] == 1
+
+
+@pytest.mark.parametrize(("fault", "outcome", "charged"), [
+    ("decline", "declined", False), ("error", "unknown", False), ("lost", "unknown", True), ("hang", "unknown", True),
+])
+def test_faults_map_to_outcomes_and_lookup_resolves_doubt(gateway_url: str, fault: str, outcome: str,
+                                                          charged: bool) -> None:
+    client = GatewayClient(gateway_url, timeout=0.5)
+    Handler.faults.per_customer["9"] = [fault]
+    assert charge(client, "k2", customer="9").outcome == outcome
+    looked_up = client.lookup("k2").outcome
+    assert looked_up == ("captured" if charged else "declined" if fault == "decline" else "not_found")
+
+
+def test_refund_is_idempotent(gateway_url: str) -> None:
+    client = GatewayClient(gateway_url, timeout=1)
+    tx = charge(client, "k3").transaction_id
+    assert client.refund(tx, "cancelled").refunded and client.refund(tx, "again").refunded
+    summary = Handler.ledger.summary()
+    assert (summary["refunds"], summary["net_minor"]) == (1, 0)
+
+
+def test_unreachable_gateway_is_an_unknown_outcome_not_an_exception() -> None:
+    assert GatewayClient("http://127.0.0.1:9", timeout=0.5).charge(
+        key="k", order_id="o", customer_id="1", amount_minor=1, currency="USD", method="card").outcome == "unknown"
