@@ -21,6 +21,8 @@ def run_relay(args: argparse.Namespace) -> dict[str, object]:
         if not args.skip_latency:
             report["latency"] = relay.measure_latency(stack.cfg.kafka_bootstrap, args.rate, args.seconds)
             say(f"latency: {report['latency']}")
+            report["broker_floor"] = relay.measure_broker_floor(stack.cfg.kafka_bootstrap, args.rate, 10)
+            say(f"broker floor: {report['broker_floor']}")
         if not args.skip_drain:
             relay.warm_up(stack.cfg.kafka_bootstrap)
             runs = []

@@ -114,6 +114,39 @@ def measure_latency(bootstrap: str, rate: float, seconds: float, warmup: float =
     return result
 
 
+def measure_broker_floor(bootstrap: str, rate: float, seconds: float, warmup: float = 2.0) -> dict[str, object]:
+    """Produce -> consume latency of the broker alone (no database, no relay) at the same rate: the
+    part of commit-to-consumer latency the relay cannot remove."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    topic = f"benchfloor{uuid.uuid4().hex[:6]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(topic, 4, 1)]).values():
+        future.result(10)
+    receiver = Receiver(bootstrap, topic)
+    receiver.start()
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 0})
+    sent: dict[str, float] = {}
+    say(f"broker floor: producing {int(rate * (seconds + warmup))} records at {rate:.0f}/s straight to the broker")
+    start = time.perf_counter()
+    for n in range(int(rate * (seconds + warmup))):
+        delay = start + n / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        event_id = str(uuid.uuid4())
+        if n >= rate * warmup:  # the receiver joins the topic meanwhile; earlier records would skew p99
+            sent[event_id] = time.time()
+        producer.produce(topic, key=str(n), value=os.urandom(200), headers=[("id", event_id.encode())])
+        producer.poll(0)
+    producer.flush(10)
+    receiver.wait_for(set(sent), 30)
+    receiver.stop()
+    latencies = sorted((receiver.arrivals[i] - t) * 1000 for i, t in sent.items() if i in receiver.arrivals)
+    return {"records": len(sent), "received": len(latencies), "p50_ms": round(percentile(latencies, 50), 1),
+            "p95_ms": round(percentile(latencies, 95), 1), "p99_ms": round(percentile(latencies, 99), 1)}
+
+
 def warm_up(bootstrap: str, events: int = 20_000) -> None:
     """A fresh JVM drains a first backlog at half speed (JIT); a relay in service is warm."""
     say(f"warming the relay up with {events} events")

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "orders_site.payments",
     "orders_site.shipping",
     "orders_site.notifications",
+    "orders_site.audit",
 ]
 
 MIDDLEWARE = [

@@ -210,3 +210,22 @@ def test_sigterm_finishes_cleanly(saga: EmbeddedStack) -> None:
     component.stop()
     assert component.proc.returncode == 0
     assert "consumer delivery stopped" in component.tail(50)
+
+
+def test_invariants_hold_over_everything_the_e2e_session_did(saga: EmbeddedStack) -> None:
+    # after the relay's crashes and broker restart and every saga scenario above (when run together):
+    # nothing lost, nothing doubled, stock and money add up
+    from datetime import timedelta
+
+    from orders_site.audit.invariants import check_all
+
+    gateway_url = f"http://{saga.cfg.gateway_host}:{saga.cfg.gateway_port}"
+    deadline = time.monotonic() + 60
+    while True:  # trailing effects of the last test may still be in flight
+        findings = check_all(bootstrap=saga.cfg.kafka_bootstrap, gateway_url=gateway_url,
+                             stuck_after=timedelta(seconds=0))
+        if all(f.ok for f in findings) or time.monotonic() > deadline:
+            break
+        connection.close()
+        time.sleep(1)
+    assert [str(f) for f in findings if not f.ok] == []
