@@ -29,5 +29,8 @@ test: setup
 bench: setup
 	$(PY) -m bench
 
+chaos: setup
+	$(PY) -m bench chaos
+
 clean-data:
 	rm -rf .data

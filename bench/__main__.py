@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -38,9 +39,23 @@ def run_relay(args: argparse.Namespace) -> dict[str, object]:
     return report
 
 
+def run_chaos(args: argparse.Namespace) -> dict[str, object]:
+    import os
+
+    from . import chaos
+
+    os.environ.setdefault("GATEWAY_FAULTS", chaos.GATEWAY_FAULTS)
+    with private_stack(gateway=True, consumers=True) as stack:
+        return {"machine": machine(), "chaos": chaos.run_chaos(stack, seconds=args.chaos_seconds, rate=args.order_rate,
+                                                               fault_every=args.fault_every)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("suite", nargs="?", default="relay", choices=["relay"])
+    parser.add_argument("suite", nargs="?", default="relay", choices=["relay", "chaos"])
+    parser.add_argument("--chaos-seconds", type=float, default=180.0, help="chaos: seconds of faults under load")
+    parser.add_argument("--order-rate", type=float, default=10.0, help="chaos: orders per second")
+    parser.add_argument("--fault-every", type=float, default=8.0, help="chaos: mean seconds between faults")
     parser.add_argument("--rate", type=float, default=200.0, help="events/s for the latency run")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds of the latency run")
     parser.add_argument("--backlog", type=int, default=50_000, help="events in the drain run")
@@ -48,13 +63,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-drain", action="store_true")
     args = parser.parse_args(argv)
-    report = run_relay(args)
+    # SIGTERM must unwind through private_stack's clean-up, or the stack's processes outlive us.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    report = run_chaos(args) if args.suite == "chaos" else run_relay(args)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{args.suite}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(report, indent=2))
     print("\n===== summary =====")
     print(json.dumps(report, indent=2))
     print(f"written to {out}")
+    if args.suite == "chaos" and not report["chaos"]["all_invariants_hold"]:
+        return 1
     return 0
 
 

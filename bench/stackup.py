@@ -21,8 +21,9 @@ def say(message: str) -> None:
 
 
 @contextmanager
-def private_stack(*, relay: bool = True, web: bool = False, consumers: bool = False) -> Iterator[EmbeddedStack]:
-    """Start postgres + broker (+ relay, web, consumers) on free ports; Django is pointed at it."""
+def private_stack(*, relay: bool = True, web: bool = False, consumers: bool = False,
+                  gateway: bool = False) -> Iterator[EmbeddedStack]:
+    """Start postgres + broker (+ relay, web, gateway, consumers) on free ports; Django is pointed at it."""
     data_dir = Path(tempfile.mkdtemp(prefix="orders-bench-"))
     data_dir.chmod(0o755)  # the cluster runs as the unprivileged postgres user
     cfg = replace(config.load(), data_dir=data_dir, db_port=free_port(), db_name="orders_bench",
@@ -49,6 +50,8 @@ def private_stack(*, relay: bool = True, web: bool = False, consumers: bool = Fa
             stack.start_relay()
         if web:
             stack.start_web()
+        if gateway:
+            stack.start_gateway()
         if consumers:
             stack.start_consumers()
         say("stack ready")

@@ -133,8 +133,8 @@ class Runtime:
         self.stats = Stats()
         self.running = True
         # A new prefix = a new group = a replay of every topic from the beginning (safe: we dedupe).
-        group = f"{os.environ.get('CONSUMER_GROUP_PREFIX', 'orders')}-{service.name}"
-        self.consumer = Consumer(kafka_settings(bootstrap, group))
+        self.group = f"{os.environ.get('CONSUMER_GROUP_PREFIX', 'orders')}-{service.name}"
+        self.consumer = Consumer(kafka_settings(bootstrap, self.group))
         self._reported = Stats()
         self._reported_at = 0.0
         self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
@@ -158,7 +158,9 @@ class Runtime:
                 if msg is None:
                     continue
                 if msg.error():
-                    if msg.error().code() != KafkaError._PARTITION_EOF:
+                    if msg.error().code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                        self.resubscribe(msg.error())
+                    elif msg.error().code() != KafkaError._PARTITION_EOF:
                         log.warning("consumer %s: %s", self.service.name, msg.error())
                     continue
                 self.process(msg)
@@ -166,6 +168,21 @@ class Runtime:
             self.consumer.close()  # commits the stored offsets and leaves the group
             self.producer.flush(10)
             log.info("consumer %s stopped: %s", self.service.name, self.stats)
+
+    def resubscribe(self, error: KafkaError) -> None:
+        """A subscribed topic vanished: the embedded broker restarted empty. A consumer that keeps its
+        old session does not notice the topics coming back (seen with Tansu), so start a new one: the
+        stored offsets are committed on close, and where the broker lost them we replay from the
+        earliest offset, which the inbox makes harmless."""
+        log.warning("consumer %s: %s; re-creating the topics and the consumer", self.service.name, error)
+        try:
+            self.consumer.close()
+        except Exception:  # noqa: BLE001 - the old session may be unusable; it is being replaced
+            pass
+        time.sleep(1)
+        ensure_topics(self.bootstrap, self.service.topics)
+        self.consumer = Consumer(kafka_settings(self.bootstrap, self.group))
+        self.consumer.subscribe(self.service.topics)
 
     def report(self, every: float = 2.0) -> None:
         """Log the counters when they changed (operators and tests read them)."""
