@@ -46,8 +46,12 @@ def run_chaos(args: argparse.Namespace) -> dict[str, object]:
 
     os.environ.setdefault("GATEWAY_FAULTS", chaos.GATEWAY_FAULTS)
     with private_stack(gateway=True, consumers=True) as stack:
+        kinds = args.fault_kinds.split(",") if args.fault_kinds else None
+        unknown = set(kinds or []) - set(chaos.FAULT_KINDS)
+        if unknown:
+            raise SystemExit(f"unknown fault kinds {sorted(unknown)}; choose from {', '.join(chaos.FAULT_KINDS)}")
         return {"machine": machine(), "chaos": chaos.run_chaos(stack, seconds=args.chaos_seconds, rate=args.order_rate,
-                                                               fault_every=args.fault_every)}
+                                                               fault_every=args.fault_every, kinds=kinds)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chaos-seconds", type=float, default=180.0, help="chaos: seconds of faults under load")
     parser.add_argument("--order-rate", type=float, default=10.0, help="chaos: orders per second")
     parser.add_argument("--fault-every", type=float, default=8.0, help="chaos: mean seconds between faults")
+    parser.add_argument("--fault-kinds", default="", help="chaos: comma-separated subset of fault kinds (default all)")
     parser.add_argument("--rate", type=float, default=200.0, help="events/s for the latency run")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds of the latency run")
     parser.add_argument("--backlog", type=int, default=50_000, help="events in the drain run")

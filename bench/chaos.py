@@ -115,7 +115,7 @@ def consumer_stats(stack: EmbeddedStack) -> Counter:
 
 
 def run_chaos(stack: EmbeddedStack, *, seconds: float, rate: float, fault_every: float,
-              drain_timeout: float = 300) -> dict[str, object]:
+              kinds: list[str] | None = None, drain_timeout: float = 300) -> dict[str, object]:
     from django.db import connection
 
     from orders_site.audit.invariants import check_all
@@ -138,7 +138,7 @@ def run_chaos(stack: EmbeddedStack, *, seconds: float, rate: float, fault_every:
     started = time.monotonic()
     while time.monotonic() - started < seconds:
         time.sleep(random.uniform(0.5, 1.5) * fault_every)
-        kind = random.choice(FAULT_KINDS)
+        kind = random.choice(kinds or FAULT_KINDS)
         say(f"  fault: {kind} (orders placed so far: {len(load.placed)})")
         try:
             inject(stack, kind)

@@ -61,7 +61,10 @@ def private_stack(*, relay: bool = True, web: bool = False, consumers: bool = Fa
         from django.db import connections
         connections.close_all()
         stack.stop_all()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if os.environ.get("ORDERS_KEEP_BENCH_DATA") == "1":  # logs for a post-mortem
+            say(f"kept {data_dir}")
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def rss_mb(pid: int) -> float | None:

@@ -9,6 +9,7 @@ from rest_framework import serializers
 from orders_site.catalog.models import Product
 from orders_site.orders.checkout import MAX_LINES, MAX_QUANTITY, PAYMENT_METHODS
 from orders_site.orders.models import Order, OrderItem
+from orders_site.shipping.models import Delivery
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -107,9 +108,10 @@ class OrderDetailSerializer(OrderSerializer):
                 "decline_code": payment.decline_code or None}
 
     def get_delivery(self, order: Order) -> dict[str, Any] | None:
-        delivery = getattr(order, "delivery", None) if hasattr(order, "delivery") else None
-        return {"id": str(delivery.id), "status": delivery.status, "created_at": delivery.created_at.isoformat()} \
-            if delivery else None
+        delivery = Delivery.objects.filter(order=order).first()
+        if delivery is None:
+            return None
+        return {"id": str(delivery.id), "status": delivery.status, "created_at": delivery.created_at.isoformat()}
 
     def get_events(self, order: Order) -> list[dict[str, Any]]:
         return self.context["events"]
