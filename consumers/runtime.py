@@ -136,6 +136,7 @@ class Runtime:
         self.group = f"{os.environ.get('CONSUMER_GROUP_PREFIX', 'orders')}-{service.name}"
         self.consumer = Consumer(kafka_settings(bootstrap, self.group))
         self._reported = Stats()
+        self._unassigned_since: float | None = None
         self._reported_at = 0.0
         self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
                                   "linger.ms": 0})
@@ -154,6 +155,7 @@ class Runtime:
             while self.running:
                 self.run_periodic()
                 self.report()
+                self.watch_assignment()
                 msg = self.consumer.poll(self.poll_timeout)
                 if msg is None:
                     continue
@@ -169,7 +171,7 @@ class Runtime:
             self.producer.flush(10)
             log.info("consumer %s stopped: %s", self.service.name, self.stats)
 
-    def resubscribe(self, error: KafkaError) -> None:
+    def resubscribe(self, error: object) -> None:
         """A subscribed topic vanished: the embedded broker restarted empty. A consumer that keeps its
         old session does not notice the topics coming back (seen with Tansu), so start a new one: the
         stored offsets are committed on close, and where the broker lost them we replay from the
@@ -183,6 +185,24 @@ class Runtime:
         ensure_topics(self.bootstrap, self.service.topics)
         self.consumer = Consumer(kafka_settings(self.bootstrap, self.group))
         self.consumer.subscribe(self.service.topics)
+
+    def watch_assignment(self) -> None:
+        """Rebuild the session when it has held no partition for too long.
+
+        Seen in chaos runs: after the embedded broker restarted, a consumer whose session was rebuilt
+        could stay outside its group for good. Scaling a group past the topics' partition count also
+        leaves members idle; raise CONSUMER_UNASSIGNED_TIMEOUT (seconds, 0 = off) for such a setup.
+        """
+        limit = float(os.environ.get("CONSUMER_UNASSIGNED_TIMEOUT", "30"))
+        if not limit or self.consumer.assignment():
+            self._unassigned_since = None
+            return
+        now = time.monotonic()
+        if self._unassigned_since is None:
+            self._unassigned_since = now
+        elif now - self._unassigned_since > limit:
+            self._unassigned_since = None
+            self.resubscribe(f"no partition assigned for {limit:.0f}s")
 
     def report(self, every: float = 2.0) -> None:
         """Log the counters when they changed (operators and tests read them)."""
