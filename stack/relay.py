@@ -136,7 +136,6 @@ class Relay:
     # -- preconditions ------------------------------------------------------------------------
     def preflight(self, wait_tables: float = 120) -> None:
         self.java = check_java()
-        self.libs = classpath.assemble(self.cfg.data_dir / "connect-classpath")
         if not broker.reachable(self.cfg):
             try:
                 broker.wait_ready(self.cfg, timeout=30)
@@ -147,6 +146,7 @@ class Relay:
         postgres.check_logical_wal(self.cfg)
         wait_until(lambda: check_tables(self.cfg), timeout=wait_tables,
                    what=f"tables {', '.join(REQUIRED_TABLES)} (run `python manage.py migrate`)", interval=1)
+        self.libs = classpath.assemble(self.cfg.data_dir / "connect-classpath")  # last: the slow one
 
     # -- worker lifecycle ---------------------------------------------------------------------
     def start_worker(self) -> None:

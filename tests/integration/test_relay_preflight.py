@@ -1,0 +1,55 @@
+"""The relay launcher fails fast, naming the fix, when a precondition is missing."""
+from __future__ import annotations
+
+import shutil
+import signal
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from stack import broker, connector, postgres, relay
+from stack.errors import StackError
+from stack.harness import EmbeddedStack, free_port
+from stack.procs import spawn
+
+
+def test_missing_java_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(StackError, match="Java is missing.*openjdk-17"):
+        relay.check_java()
+
+
+def test_wal_level_other_than_logical_is_refused(pg_stack: EmbeddedStack) -> None:
+    # given a real PostgreSQL running with wal_level=replica
+    data = Path(tempfile.mkdtemp(prefix="orders-walcheck-"))
+    data.chmod(0o755)
+    cfg = replace(pg_stack.cfg, data_dir=data, db_port=free_port(), db_name="postgres")
+    postgres.init_cluster(cfg.pg_data)
+    argv = [a if a != "wal_level=logical" else "wal_level=replica" for a in postgres.server_argv(cfg)]
+    server = spawn(argv, user=postgres.PG_USER if postgres.is_root() else None)
+    try:
+        postgres.wait_ready(cfg, timeout=60)
+        # then the relay's check names the setting and the fix
+        with pytest.raises(StackError, match="wal_level=replica.*wal_level=logical"):
+            postgres.check_logical_wal(cfg)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(30)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_an_unreachable_broker_is_reported(pg_stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = replace(pg_stack.cfg, kafka_bootstrap=f"127.0.0.1:{free_port()}")
+    assert broker.reachable(cfg) is False
+    monkeypatch.setattr(broker, "wait_ready", lambda *a, **k: (_ for _ in ()).throw(StackError("timed out")))
+    with pytest.raises(StackError, match=f"broker at {cfg.kafka_bootstrap} is unreachable"):
+        relay.Relay(cfg).preflight()
+
+
+def test_a_failed_task_surfaces_its_trace() -> None:
+    status = {"connector": {"state": "RUNNING"},
+              "tasks": [{"id": 0, "state": "FAILED", "trace": "org.postgresql.util.PSQLException: slot in use"}]}
+    assert "slot in use" in connector.task_failure(status)
+    assert connector.task_failure({"connector": {"state": "RUNNING"}, "tasks": [{"id": 0, "state": "RUNNING"}]}) is None
