@@ -56,10 +56,10 @@ def cancel_order(order_id: uuid.UUID, *, reason: str, requested_by: str) -> Orde
     """Cancel an order that is not paid yet (staff action or customer request).
 
     The stock service releases the reservation on OrderStatusChanged(to CANCELLED); a payment that
-    completes afterwards is refunded by the payment service. Raises InvalidTransition when too late.
+    completes afterwards is refunded by the payment service. Raises InvalidTransition when too late
+    and Order.DoesNotExist for an unknown order (from change_status).
     """
-    order = Order.objects.only("pk").get(pk=order_id)
-    return change_status(order.pk, OrderStatus.CANCELLED,
+    return change_status(order_id, OrderStatus.CANCELLED,
                          cause=Cause(event_id=None, event_type=None, correlation_id=uuid.uuid4()),
                          reason=f"{reason} (by {requested_by})")
 
