@@ -35,8 +35,24 @@ from .procs import log, spawn, wait_until
 # presence of Connect's own topics proves nothing after a broker restart; this marker does.
 MARKER_TOPIC = "_relay_epoch"
 REQUIRED_TABLES = ("event_store", "relay_heartbeat")
-INTERNAL_TOPICS = ("_connect_configs", "_connect_offsets", "_connect_status")  # as in connect/worker.properties
 WORKER_TEMPLATE = REPO_ROOT / "connect" / "worker.properties"
+
+
+def read_worker_properties(path: Path = WORKER_TEMPLATE) -> dict[str, str]:
+    """The shared worker settings as key -> value (docker-compose's check reads them the same way)."""
+    props = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "!")):
+            key, _, value = line.partition("=")
+            props[key.strip()] = value.strip()
+    return props
+
+
+def internal_topics() -> list[str]:
+    """Kafka Connect's own config / offset / status topics, as worker.properties names them."""
+    props = read_worker_properties()
+    return [props[f"{kind}.storage.topic"] for kind in ("config", "offset", "status")]
 LOG4J2 = """\
 status = warn
 appender.file.type = File
@@ -211,7 +227,7 @@ class Relay:
             existing = set(admin.list_topics(timeout=10).topics)
         except Exception:
             return
-        doomed = [t for t in INTERNAL_TOPICS if t in existing]
+        doomed = [t for t in internal_topics() if t in existing]
         if not doomed:
             return
         for topic, future in admin.delete_topics(doomed, operation_timeout=10).items():

@@ -12,6 +12,7 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -62,6 +63,10 @@ def correlation_id_of(request: Request) -> uuid.UUID:
         return uuid.uuid4()
 
 
+class OrderPages(PageNumberPagination):
+    page_size = 50
+
+
 class ProductList(generics.ListAPIView):
     """The catalog with what is available to order right now (on hand minus reserved)."""
 
@@ -73,10 +78,7 @@ class ProductList(generics.ListAPIView):
 class OrderListCreate(APIView):
     @extend_schema(responses=OrderSerializer(many=True))
     def get(self, request: Request) -> Response:
-        from rest_framework.pagination import PageNumberPagination
-
-        paginator = PageNumberPagination()
-        paginator.page_size = 50
+        paginator = OrderPages()
         page = paginator.paginate_queryset(visible_orders(request).prefetch_related("items"), request, view=self)
         return paginator.get_paginated_response(OrderSerializer(page, many=True).data)
 

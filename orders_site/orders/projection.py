@@ -88,6 +88,18 @@ def _order_fields(state: OrderState) -> dict[str, Any]:
                 created_at=state.created_at, updated_at=state.updated_at)
 
 
+def state_of(order: Order, *, with_items: bool = False) -> OrderState:
+    """The state the rows hold (the inverse of what insert/upsert write). Items only on request:
+    a status change does not touch them, and reading them costs a query."""
+    items = tuple(ItemState(i.sku, i.product_name, i.quantity, i.unit_price_minor)
+                  for i in order.items.all()) if with_items else ()
+    return OrderState(
+        order_id=order.pk, number=order.number, customer_id=order.customer_id, status=OrderStatus(order.status),
+        total_minor=order.total_minor, currency=order.currency, payment_method=order.payment_method,
+        shipping_note=order.shipping_note, status_reason=order.status_reason, version=order.version,
+        created_at=order.created_at, updated_at=order.updated_at, items=items)
+
+
 def insert(state: OrderState) -> Order:
     """Write a new order's rows. Requires: the transaction that appended its OrderCreated event."""
     order = Order.objects.create(id=state.order_id, **_order_fields(state))

@@ -44,7 +44,7 @@ def change_status(order_id: uuid.UUID, target: OrderStatus, *, cause: Cause, rea
                   "cause_event_type": cause.event_type}
         event = record_event("OrderStatusChanged", str(order.pk), record, sequence=order.version + 1,
                              correlation_id=cause.correlation_id, causation_id=cause.event_id, occurred_at=now)
-        state = projection.apply(_state_of(order), "OrderStatusChanged", record, sequence=event.sequence,
+        state = projection.apply(projection.state_of(order), "OrderStatusChanged", record, sequence=event.sequence,
                                  occurred_at=now)
         projection.update(state)
         order.status, order.version, order.status_reason, order.updated_at = (
@@ -62,15 +62,6 @@ def cancel_order(order_id: uuid.UUID, *, reason: str, requested_by: str) -> Orde
     return change_status(order_id, OrderStatus.CANCELLED,
                          cause=Cause(event_id=None, event_type=None, correlation_id=uuid.uuid4()),
                          reason=f"{reason} (by {requested_by})")
-
-
-def _state_of(order: Order) -> projection.OrderState:
-    """The projection state of a row, enough to apply a status change (items are not touched)."""
-    return projection.OrderState(
-        order_id=order.pk, number=order.number, customer_id=order.customer_id, status=OrderStatus(order.status),
-        total_minor=order.total_minor, currency=order.currency, payment_method=order.payment_method,
-        shipping_note=order.shipping_note, status_reason=order.status_reason, version=order.version,
-        created_at=order.created_at, updated_at=order.updated_at)
 
 
 __all__ = ["Cause", "InvalidTransition", "cancel_order", "change_status"]

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from stack.connector import CONNECTOR_FILE
+from stack.relay import read_worker_properties
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("postgres", "kafka", "connect", "connect-init", "migrate", "web", "consumer-order",
@@ -20,16 +21,6 @@ SERVICES = ("postgres", "kafka", "connect", "connect-init", "migrate", "web", "c
 
 def load_compose() -> dict[str, Any]:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-
-
-def worker_properties() -> dict[str, str]:
-    props = {}
-    for line in (ROOT / "connect" / "worker.properties").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            props[key.strip()] = value.strip()
-    return props
 
 
 # The debezium/connect image sets these three from dedicated variables.
@@ -41,7 +32,7 @@ def worker_drift(compose: dict[str, Any]) -> list[str]:
     """Differences between connect/worker.properties and the compose `connect` service's worker env."""
     env = compose["services"]["connect"]["environment"]
     problems = []
-    for key, value in worker_properties().items():
+    for key, value in read_worker_properties().items():
         var = STORAGE_TOPIC_VARS.get(key) or "CONNECT_" + key.upper().replace(".", "_")
         if str(env.get(var)) != value:
             problems.append(f"{key}={value} but compose sets {var}={env.get(var)!r}")

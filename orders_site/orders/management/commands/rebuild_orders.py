@@ -12,20 +12,6 @@ from orders_site.orders.history import replay_all
 from orders_site.orders.models import Order
 
 
-def _row_state(order: Order) -> tuple:
-    items = tuple((i.sku, i.product_name, i.quantity, i.unit_price_minor) for i in order.items.all())
-    return (order.number, order.customer_id, order.status, order.total_minor, order.currency,
-            order.payment_method, order.shipping_note, order.status_reason, order.version,
-            order.created_at, order.updated_at, items)
-
-
-def _event_state(state: projection.OrderState) -> tuple:
-    items = tuple((i.sku, i.product_name, i.quantity, i.unit_price_minor) for i in state.items)
-    return (state.number, state.customer_id, state.status.value, state.total_minor, state.currency,
-            state.payment_method, state.shipping_note, state.status_reason, state.version,
-            state.created_at, state.updated_at, items)
-
-
 class Command(BaseCommand):
     help = __doc__
 
@@ -39,7 +25,7 @@ class Command(BaseCommand):
             for n, state in enumerate(replay_all(), start=1):
                 seen.add(state.order_id)
                 row = rows.get(state.order_id)
-                if row is None or _row_state(row) != _event_state(state):
+                if row is None or projection.state_of(row, with_items=True) != state:
                     differing.append(state.order_id)
                     if not check:
                         projection.upsert(state)
