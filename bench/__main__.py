@@ -1,5 +1,6 @@
-"""`python -m bench [relay] [options]` (make bench): run benchmarks on a private stack, print a
-summary and write it as JSON to bench/results/."""
+"""`python -m bench [all|relay|api|saga|chaos] [options]` (make bench = all): run benchmarks, each
+suite on its own private stack, print a summary and write it as JSON (and, for `all`, a PNG chart)
+to bench/results/."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from .stackup import machine, private_stack, say
+from .stackup import machine, peak_memory, private_stack, say
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -18,7 +19,7 @@ def run_relay(args: argparse.Namespace) -> dict[str, object]:
     from . import relay
 
     with private_stack() as stack:
-        report: dict[str, object] = {"machine": machine()}
+        report: dict[str, object] = {}
         if not args.skip_latency:
             report["latency"] = relay.measure_latency(stack.cfg.kafka_bootstrap, args.rate, args.seconds)
             say(f"latency: {report['latency']}")
@@ -35,7 +36,36 @@ def run_relay(args: argparse.Namespace) -> dict[str, object]:
                                "target_events_per_second": relay.TARGET_DRAIN,
                                "drain_met": all(r["complete"] for r in runs)
                                and rates[len(rates) // 2] >= relay.TARGET_DRAIN}
-        report["memory"] = relay.memory(stack)
+        report["memory"] = peak_memory(stack)
+    return {"machine": machine(), "relay": report}
+
+
+def run_api(args: argparse.Namespace) -> dict[str, object]:
+    from . import api
+
+    with private_stack(web=True) as stack:
+        conns = [int(c) for c in args.api_connections.split(",")]
+        result = api.measure(stack, connections=conns, seconds=args.api_seconds)
+        result["memory"] = peak_memory(stack)
+        return {"machine": machine(), "api": result}
+
+
+def run_saga(args: argparse.Namespace) -> dict[str, object]:
+    from . import saga
+
+    with private_stack(gateway=True, consumers=True) as stack:
+        ramp = [float(r) for r in args.saga_ramp.split(",")]
+        return {"machine": machine(), "saga": saga.measure(stack, completion_rate=args.completion_rate,
+                                                           completion_seconds=args.completion_seconds,
+                                                           ramp=ramp, step_seconds=args.step_seconds)}
+
+
+def run_all(args: argparse.Namespace) -> dict[str, object]:
+    """Every benchmark, one private stack each (the API run must not share cores with the consumers)."""
+    report: dict[str, object] = {"machine": machine()}
+    for name, run in [("relay", run_relay), ("api", run_api), ("saga", run_saga)]:
+        say(f"===== {name} =====")
+        report[name] = run(args)[name]
     return report
 
 
@@ -56,11 +86,18 @@ def run_chaos(args: argparse.Namespace) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("suite", nargs="?", default="relay", choices=["relay", "chaos"])
+    parser.add_argument("suite", nargs="?", default="all", choices=["all", "relay", "api", "saga", "chaos"])
     parser.add_argument("--chaos-seconds", type=float, default=180.0, help="chaos: seconds of faults under load")
     parser.add_argument("--order-rate", type=float, default=10.0, help="chaos: orders per second")
     parser.add_argument("--fault-every", type=float, default=8.0, help="chaos: mean seconds between faults")
     parser.add_argument("--fault-kinds", default="", help="chaos: comma-separated subset of fault kinds (default all)")
+    parser.add_argument("--api-connections", default="4,16,64", help="api: concurrent HTTP connections per run")
+    parser.add_argument("--api-seconds", type=float, default=15.0, help="api: seconds per run")
+    parser.add_argument("--completion-rate", type=float, default=100.0, help="saga: orders/s for completion latency")
+    parser.add_argument("--completion-seconds", type=float, default=10.0, help="saga: seconds of that load")
+    parser.add_argument("--saga-ramp", default="4,6,8,10,15,20,40,80,150,300",
+                        help="saga: order rates tried, low to high, for the highest sustained rate")
+    parser.add_argument("--step-seconds", type=float, default=30.0, help="saga: seconds per ramp step")
     parser.add_argument("--rate", type=float, default=200.0, help="events/s for the latency run")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds of the latency run")
     parser.add_argument("--backlog", type=int, default=50_000, help="events in the drain run")
@@ -70,13 +107,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # SIGTERM must unwind through private_stack's clean-up, or the stack's processes outlive us.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    report = run_chaos(args) if args.suite == "chaos" else run_relay(args)
+    suites = {"all": run_all, "chaos": run_chaos, "api": run_api, "relay": run_relay, "saga": run_saga}
+    report = suites[args.suite](args)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{args.suite}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(report, indent=2))
     print("\n===== summary =====")
     print(json.dumps(report, indent=2))
     print(f"written to {out}")
+    if args.suite != "chaos":
+        from .chart import draw
+
+        png = draw(report, out.with_suffix(".png"))
+        if png:
+            print(f"chart: {png}")
     if args.suite == "chaos" and not report["chaos"]["all_invariants_hold"]:
         return 1
     return 0

@@ -136,9 +136,12 @@ def run_chaos(stack: EmbeddedStack, *, seconds: float, rate: float, fault_every:
     say(f"chaos: {seconds:.0f}s of load at {rate:.0f} orders/s, a fault every ~{fault_every:.0f}s")
     load.start()
     started = time.monotonic()
+    schedule: list[str] = []
     while time.monotonic() - started < seconds:
         time.sleep(random.uniform(0.5, 1.5) * fault_every)
-        kind = random.choice(kinds or FAULT_KINDS)
+        if not schedule:  # every kind once per round, in a fresh random order
+            schedule = random.sample(kinds or FAULT_KINDS, len(kinds or FAULT_KINDS))
+        kind = schedule.pop()
         say(f"  fault: {kind} (orders placed so far: {len(load.placed)})")
         try:
             inject(stack, kind)

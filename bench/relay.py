@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from .stackup import percentile, rss_mb, say
+from .stackup import percentile, say
 
 TARGET_P99_MS = 50.0
 TARGET_DRAIN = 40_000.0
@@ -185,10 +185,3 @@ def measure_drain(bootstrap: str, backlog: int, quiet: bool = False) -> dict[str
     return {"backlog": backlog, "received": len(arrivals), "complete": complete, "duplicates": receiver.duplicates,
             "first_event_after_commit_ms": round((min(arrivals) - committed_at) * 1000, 1) if arrivals else None,
             "drain_seconds": round(elapsed, 3), "events_per_second": round(rate)}
-
-
-def memory(stack) -> dict[str, float | None]:
-    relay_java = stack["relay"].children()
-    broker = stack["broker"].children()
-    return {"relay_jvm_rss_mb": rss_mb(relay_java[0]) if relay_java else None,
-            "broker_rss_mb": rss_mb(broker[0]) if broker else None}

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from stack import config, postgres
+
 from stack.harness import EmbeddedStack, free_port
 
 
@@ -39,9 +40,15 @@ def private_stack(*, relay: bool = True, web: bool = False, consumers: bool = Fa
                           KAFKA_BOOTSTRAP_SERVERS=cfg.kafka_bootstrap,
                           DJANGO_SETTINGS_MODULE="orders_site.settings", ORDERS_DATA_DIR=str(data_dir))
         import django
+        from django.conf import settings
         from django.core.management import call_command
+        from django.db import connections
 
         django.setup()
+        # A second stack in the same process (make bench runs several): point Django at it. The
+        # connection holds this very dict, so it reconnects to the new cluster on next use.
+        settings.DATABASES["default"].update(HOST=cfg.db_host, PORT=str(cfg.db_port), NAME=cfg.db_name)
+        connections.close_all()
         call_command("migrate", interactive=False, verbosity=0)
         say("database migrated; starting the broker")
         stack.start_broker()
@@ -59,7 +66,10 @@ def private_stack(*, relay: bool = True, web: bool = False, consumers: bool = Fa
     finally:
         say("stopping the stack")
         from django.db import connections
-        connections.close_all()
+        try:
+            connections.close_all()
+        except Exception:  # noqa: BLE001 - e.g. a query interrupted by SIGTERM; the stack must still stop
+            pass
         stack.stop_all()
         if os.environ.get("ORDERS_KEEP_BENCH_DATA") == "1":  # logs for a post-mortem
             say(f"kept {data_dir}")
@@ -67,14 +77,46 @@ def private_stack(*, relay: bool = True, web: bool = False, consumers: bool = Fa
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def rss_mb(pid: int) -> float | None:
+def _tree(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+    return out
+
+
+def _status(pid: int) -> dict[str, str]:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+        return dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                    if ":" in line)
     except OSError:
-        return None
-    return None
+        return {}
+
+
+def peak_memory(stack) -> dict[str, dict[str, Any]]:
+    """Peak resident memory (VmHWM) of every process of every component, by component.
+
+    PostgreSQL is many processes sharing its buffers; the largest one and the sum are both given (the
+    sum counts shared pages once per process, so it overstates)."""
+    report = {}
+    for name, component in stack.components.items():
+        if not component.running:
+            continue
+        procs = []
+        for pid in _tree(component.proc.pid):
+            st = _status(pid)
+            if "VmHWM" in st:
+                procs.append((st.get("Name", "?").strip(), int(st["VmHWM"].split()[0]) / 1024))
+        if procs:
+            main = max(procs, key=lambda p: p[1])
+            report[name] = {"processes": len(procs), "largest": main[0], "peak_mb_largest": round(main[1], 1),
+                            "peak_mb_sum": round(sum(p[1] for p in procs), 1)}
+    return report
 
 
 def machine() -> dict[str, object]:
