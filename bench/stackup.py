@@ -123,7 +123,20 @@ def machine() -> dict[str, object]:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     return {"date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cores": os.cpu_count(),
-            "cpu": cpu, "python": platform.python_version()}
+            "cpu": cpu, "python": platform.python_version(), "python_loop_seconds": cpu_calibration()}
+
+
+def cpu_calibration() -> float:
+    """Seconds one core takes for a fixed pure-Python loop (best of three). The same kind of machine
+    has measured 2-3x apart on different days; this number lets runs from different days be compared."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(3_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return round(best, 3)
 
 
 def percentile(sorted_values: list[float], p: float) -> float:

@@ -90,7 +90,9 @@ def kafka_settings(bootstrap: str, group: str) -> dict[str, object]:
         "partition.assignment.strategy": "range",
         "session.timeout.ms": 6000,
         "heartbeat.interval.ms": 1500,
-        "fetch.wait.max.ms": 5,  # the 500 ms default dominates end-to-end latency
+        # How long the broker may hold an empty fetch. The 500 ms default dominates end-to-end latency;
+        # very short waits make every idle consumer poll the broker hundreds of times a second.
+        "fetch.wait.max.ms": int(os.environ.get("CONSUMER_FETCH_WAIT_MS", "5")),
         "max.poll.interval.ms": 300000,
         "topic.metadata.refresh.interval.ms": 5000,
     }
@@ -253,7 +255,9 @@ class Runtime:
         failures = 0
         delay = 0.05
         while True:
-            close_old_connections()
+            # No close_old_connections() here: with health checks on it costs a round trip per
+            # message (~8 % of a consumer's time). A dead connection fails the transaction instead,
+            # and the TRANSIENT branch below closes it and retries.
             try:
                 with transaction.atomic():
                     if not claim(self.service.name, event):

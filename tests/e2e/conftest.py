@@ -15,6 +15,8 @@ from django.db import connection
 
 from stack.harness import EmbeddedStack, free_port
 
+from .saga_helpers import CONSUMERS
+
 
 @pytest.fixture(scope="session")
 def e2e_stack(pg_stack: EmbeddedStack, django_db_setup, django_db_blocker) -> Iterator[EmbeddedStack]:
@@ -45,3 +47,19 @@ def e2e(e2e_stack: EmbeddedStack, django_db_blocker) -> Iterator[EmbeddedStack]:
     with django_db_blocker.unblock():
         yield e2e_stack
         connection.close()
+
+
+@pytest.fixture(scope="session")
+def saga_stack(e2e_stack: EmbeddedStack) -> EmbeddedStack:
+    """The stack plus the gateway simulator and the five consumer processes (started on first use)."""
+    e2e_stack.start_gateway()
+    e2e_stack.start_consumers(CONSUMERS)
+    return e2e_stack
+
+
+@pytest.fixture
+def saga(saga_stack: EmbeddedStack, e2e: EmbeddedStack) -> EmbeddedStack:
+    for name in CONSUMERS + ["gateway"]:  # a previous test may have killed one
+        if not saga_stack[name].running:
+            saga_stack[name].start()
+    return saga_stack

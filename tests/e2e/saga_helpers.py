@@ -20,6 +20,8 @@ from orders_site.payments.models import Payment
 from orders_site.shipping.models import Delivery
 from stack.harness import EmbeddedStack
 
+CONSUMERS = ["consumer-order", "consumer-stock", "consumer-payment", "consumer-delivery", "consumer-notification"]
+
 
 def new_customer(prefix: str = "cust") -> Any:
     return get_user_model().objects.create(username=f"{prefix}-{uuid.uuid4().hex[:8]}")

@@ -17,25 +17,9 @@ from orders_site.orders.transitions import cancel_order
 from orders_site.payments.models import Payment
 from stack.harness import EmbeddedStack, wait_for
 
-from .saga_helpers import checkout, gateway, inject, new_customer, new_product, settle, wait_final
+from .saga_helpers import CONSUMERS, checkout, gateway, inject, new_customer, new_product, settle, wait_final
 
 pytestmark = pytest.mark.e2e
-CONSUMERS = ["consumer-order", "consumer-stock", "consumer-payment", "consumer-delivery", "consumer-notification"]
-
-
-@pytest.fixture(scope="session")
-def saga_stack(e2e_stack: EmbeddedStack) -> EmbeddedStack:
-    e2e_stack.start_gateway()
-    e2e_stack.start_consumers(CONSUMERS)
-    return e2e_stack
-
-
-@pytest.fixture
-def saga(saga_stack: EmbeddedStack, e2e: EmbeddedStack) -> EmbeddedStack:
-    for name in CONSUMERS + ["gateway"]:  # a previous test may have killed one
-        if not saga_stack[name].running:
-            saga_stack[name].start()
-    return saga_stack
 
 
 def test_happy_path(saga: EmbeddedStack) -> None:
