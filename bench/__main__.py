@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-seconds", type=float, default=15.0, help="api: seconds per run")
     parser.add_argument("--completion-rate", type=float, default=100.0, help="saga: orders/s for completion latency")
     parser.add_argument("--completion-seconds", type=float, default=10.0, help="saga: seconds of that load")
-    parser.add_argument("--saga-ramp", default="4,6,8,10,15,20,40,80,150,300",
+    parser.add_argument("--saga-ramp", default="4,6,8,10,12,15,20,40,80,150,300",
                         help="saga: order rates tried, low to high, for the highest sustained rate")
     parser.add_argument("--step-seconds", type=float, default=30.0, help="saga: seconds per ramp step")
     parser.add_argument("--rate", type=float, default=200.0, help="events/s for the latency run")
