@@ -1,11 +1,12 @@
 """Relay benchmark: commit-to-Kafka latency at a steady rate, and the rate a backlog drains at.
 
-Latency is taken from the moment the writer's COMMIT returns to the moment a consumer in this same
-process receives the record (same clock). Delivery is counted by consuming, never from the broker's
+Latency is taken from the moment the writer's COMMIT returns to the moment a consumer (a child
+process, same clock) receives the record. Delivery is counted by consuming, never from the broker's
 reported watermarks, which lag on the embedded broker.
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 import time
@@ -20,42 +21,57 @@ TARGET_P99_MS = 50.0
 TARGET_DRAIN = 40_000.0
 
 
+def _receive(bootstrap: str, topic: str, stop, out) -> None:
+    """Child process: consume `topic` from the beginning, sending (event id, arrival time) batches."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
+                        "enable.auto.commit": False, "fetch.wait.max.ms": 5, "fetch.min.bytes": 1})
+    try:
+        while not stop.is_set():  # the relay creates the topic on its first event
+            meta = consumer.list_topics(topic, timeout=2).topics.get(topic)
+            if meta is not None and meta.error is None and meta.partitions:
+                break
+            time.sleep(0.05)
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])
+        while not stop.is_set():
+            batch = []
+            for msg in consumer.consume(1000, 0.05):
+                if not msg.error():
+                    batch.append((next(v for k, v in msg.headers() if k == "id").decode(), time.time()))
+            if batch:
+                out.put(batch)
+    finally:
+        consumer.close()
+        out.put(None)
+
+
 @dataclass
 class Receiver:
-    """Consumes one topic from the beginning in a thread, recording the arrival time of each event id."""
+    """Consumes one topic from the beginning and records when each event id arrived.
+
+    The consuming runs in its own process and stamps arrivals there: in a thread of this process it
+    would wait for the GIL behind the writer, and the wait would be counted as relay latency."""
 
     bootstrap: str
     topic: str
     arrivals: dict[str, float] = field(default_factory=dict)
     duplicates: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        ctx = multiprocessing.get_context("spawn")  # no inherited Django connection or Kafka client
+        self._stop, self._queue = ctx.Event(), ctx.Queue()
+        self._proc = ctx.Process(target=_receive, args=(self.bootstrap, self.topic, self._stop, self._queue),
+                                 daemon=True)
+        self._proc.start()
+        self._collector = threading.Thread(target=self._collect, daemon=True)
+        self._collector.start()
 
-    def _run(self) -> None:
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
-                             "enable.auto.commit": False, "fetch.wait.max.ms": 5, "fetch.min.bytes": 1})
-        try:
-            while not self._stop.is_set():  # the relay creates the topic on its first event
-                meta = consumer.list_topics(self.topic, timeout=2).topics.get(self.topic)
-                if meta is not None and meta.error is None and meta.partitions:
-                    break
-                time.sleep(0.05)
-            consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in meta.partitions])
-            while not self._stop.is_set():
-                for msg in consumer.consume(1000, 0.05):
-                    if msg.error():
-                        continue
-                    now = time.time()
-                    event_id = next(v for k, v in msg.headers() if k == "id").decode()
-                    if event_id in self.arrivals:
-                        self.duplicates += 1
-                    else:
-                        self.arrivals[event_id] = now
-        finally:
-            consumer.close()
+    def _collect(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            for event_id, at in batch:
+                if event_id in self.arrivals:
+                    self.duplicates += 1
+                else:
+                    self.arrivals[event_id] = at
 
     def wait_for(self, ids: set[str], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -67,7 +83,8 @@ class Receiver:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(10)
+        self._collector.join(15)
+        self._proc.join(10)
 
 
 def _append_one(aggregate_type: str, n: int) -> str:

@@ -30,10 +30,8 @@ def on_stock_held(event: InboundEvent) -> None:
     transaction.on_commit(lambda: services.charge(payment.pk, client), robust=True)
 
 
-@SERVICE.handles("OrderStatusChanged")
+@SERVICE.handles("OrderStatusChanged", when=lambda record: record["to_status"] == "CANCELLED")
 def on_order_status_changed(event: InboundEvent) -> None:
-    if event.record["to_status"] != "CANCELLED":
-        return
     for payment_id in Payment.objects.filter(order_id=order_id(event), status=Payment.Status.CAPTURED).values_list(
             "pk", flat=True):
         transaction.on_commit(lambda pk=payment_id: services.refund_if_unpayable(pk, client), robust=True)

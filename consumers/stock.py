@@ -26,7 +26,6 @@ def on_payment_failed(event: InboundEvent) -> None:
     release_stock(order_id(event), "payment failed", stock_context(event))
 
 
-@SERVICE.handles("OrderStatusChanged")
+@SERVICE.handles("OrderStatusChanged", when=lambda record: record["to_status"] == "CANCELLED")
 def on_order_status_changed(event: InboundEvent) -> None:
-    if event.record["to_status"] == "CANCELLED":
-        release_stock(order_id(event), "order cancelled", stock_context(event))
+    release_stock(order_id(event), "order cancelled", stock_context(event))

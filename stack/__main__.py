@@ -57,7 +57,13 @@ def main(argv: list[str] | None = None) -> int:
             return gateway_main(["--host", cfg.gateway_host, "--port", str(cfg.gateway_port),
                                  "--ledger", str(cfg.data_dir / "gateway" / "ledger.sqlite3")])
         if args.command == "consumer":
+            import os
+
             from consumers.__main__ import main as consumer_main
+            # The embedded broker can leave a group unable to form after it restarts; here a consumer
+            # may move to a new group (a replay the inbox absorbs). Production (compose) runs
+            # `python -m consumers` without it.
+            os.environ.setdefault("CONSUMER_NEW_GROUP_AFTER", "2")
             return consumer_main([args.name])
         if args.command == "run":
             from . import run

@@ -1,10 +1,12 @@
 """Pure parts of the consumer runtime and the gateway's fault plan."""
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
-from consumers.events import PoisonMessage, aggregate_of_topic, from_message
-from consumers.runtime import SequenceTracker
+from consumers.events import InboundEvent, PoisonMessage, aggregate_of_topic, from_message
+from consumers.runtime import SequenceTracker, next_group_generation
 from gateway.faults import FaultPlan
 
 
@@ -70,3 +72,39 @@ def test_per_customer_faults_are_one_shot_and_counted() -> None:
     plan = FaultPlan(per_customer={"7": ["lost", "decline"]})
     assert [plan.pick("7"), plan.pick("7"), plan.pick("7"), plan.pick("8")] == ["lost", "decline", None, None]
     assert plan.injected["lost"] == plan.injected["decline"] == 1
+
+
+def test_a_new_group_generation_is_a_new_name_each_time() -> None:
+    assert next_group_generation("orders-stock") == "orders-stock.g2"
+    assert next_group_generation("orders-stock.g2") == "orders-stock.g3"
+    assert next_group_generation("orders-stock.g19") == "orders-stock.g20"
+    # a prefix that merely contains ".g" is not mistaken for a generation
+    assert next_group_generation("shop.green-stock") == "shop.green-stock.g2"
+
+
+def _status_changed(to_status: str) -> InboundEvent:
+    return InboundEvent(uuid.uuid4(), "OrderStatusChanged", "order", "o-1", 2, None, None, b"", "shop.order.events",
+                        0, 0, record={"to_status": to_status})
+
+
+@pytest.mark.parametrize("to_status", ["STOCK_HELD", "PAYMENT_COMPLETED", "DELIVERY_PREPARING", "CANCELLED",
+                                       "STOCK_REJECTED", "PAYMENT_FAILED"])
+def test_status_changes_reach_only_the_services_they_concern(to_status: str) -> None:
+    # stock and payment act on cancellations only; the customer hears of outcomes only. The rest are
+    # ignored before any transaction is opened.
+    from consumers.notification import SERVICE as notification
+    from consumers.payment import SERVICE as payment
+    from consumers.stock import SERVICE as stock
+
+    event = _status_changed(to_status)
+    assert stock.wants(event) is (to_status == "CANCELLED")
+    assert payment.wants(event) is (to_status == "CANCELLED")
+    assert notification.wants(event) is (to_status in {"DELIVERY_PREPARING", "CANCELLED", "STOCK_REJECTED",
+                                                       "PAYMENT_FAILED"})
+
+
+def test_events_without_a_filter_are_always_wanted() -> None:
+    from consumers.stock import SERVICE as stock
+
+    created = InboundEvent(uuid.uuid4(), "OrderCreated", "order", "o-1", 1, None, None, b"", "shop.order.events", 0, 0)
+    assert stock.wants(created)
