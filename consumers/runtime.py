@@ -183,6 +183,9 @@ class Runtime:
                     continue
                 if msg.error():
                     if msg.error().code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                        # The broker lost its topics, so it lost this group's offsets too: a new
+                        # group costs no extra replay and avoids a group the broker may not re-form.
+                        self.new_group_generation("its topics vanished")
                         self.resubscribe(msg.error())
                     elif msg.error().code() != KafkaError._PARTITION_EOF:
                         log.warning("consumer %s: %s", self.service.name, msg.error())
@@ -229,13 +232,20 @@ class Runtime:
             new_group_after = int(os.environ.get("CONSUMER_NEW_GROUP_AFTER", "0"))
             if new_group_after and self._fruitless_rebuilds > new_group_after:
                 # Rebuilding the session did not help: the broker will not form this group again
-                # (seen on a restarted Tansu). A group it has never seen starts from the earliest
-                # offsets; every event is replayed and the inbox turns each into a duplicate.
-                old, self.group = self.group, next_group_generation(self.group)
-                self._fruitless_rebuilds = 0
-                log.warning("consumer %s: group %s never re-formed; moving to group %s (a replay)",
-                            self.service.name, old, self.group)
+                # (seen on a restarted Tansu).
+                self.new_group_generation("it never re-formed")
             self.resubscribe(f"no partition assigned for {limit:.0f}s")
+
+    def new_group_generation(self, why: str) -> None:
+        """Join a group the broker has never seen (only where CONSUMER_NEW_GROUP_AFTER is set: the
+        embedded broker). It starts from the earliest offsets; the inbox turns the replay into
+        duplicates."""
+        if not int(os.environ.get("CONSUMER_NEW_GROUP_AFTER", "0")):
+            return
+        old, self.group = self.group, next_group_generation(self.group)
+        self._fruitless_rebuilds = 0
+        log.warning("consumer %s: group %s: %s; moving to group %s (a replay)", self.service.name, old, why,
+                    self.group)
 
     def report(self, every: float = 2.0) -> None:
         """Log the counters when they changed (operators and tests read them)."""
