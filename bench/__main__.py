@@ -20,13 +20,13 @@ def run_relay(args: argparse.Namespace) -> dict[str, object]:
 
     with private_stack() as stack:
         report: dict[str, object] = {}
+        relay.warm_up(stack.cfg.kafka_bootstrap)  # a relay in service is warm; a fresh JVM is not
         if not args.skip_latency:
             report["latency"] = relay.measure_latency(stack.cfg.kafka_bootstrap, args.rate, args.seconds)
             say(f"latency: {report['latency']}")
             report["broker_floor"] = relay.measure_broker_floor(stack.cfg.kafka_bootstrap, args.rate, 10)
             say(f"broker floor: {report['broker_floor']}")
         if not args.skip_drain:
-            relay.warm_up(stack.cfg.kafka_bootstrap)
             runs = []
             for n in range(args.drain_runs):  # single runs vary by +-20% on 2 shared cores
                 runs.append(relay.measure_drain(stack.cfg.kafka_bootstrap, args.backlog))

@@ -12,9 +12,13 @@ def draw(report: dict[str, Any], out: Path) -> Path | None:
     matplotlib.use("Agg")  # no display on a server
     import matplotlib.pyplot as plt
 
+    saga = report.get("saga") or {}
+    present = {"api": "api" in report, "relay": "relay" in report, "saga": bool(saga.get("ramp")),
+               "saga-cpu": bool(saga.get("ramp")) and "cpu_cores" in saga["ramp"][-1],
+               "memory": bool(_memory_rows(report))}
     panels = [(name, fn) for name, fn in [("api", _api), ("relay", _relay), ("saga", _saga_ramp),
-                                          ("saga", _saga_latency), ("memory", _memory)]
-              if name in report or (name == "memory" and _memory_rows(report))]
+                                          ("saga", _saga_latency), ("saga-cpu", _saga_cpu), ("memory", _memory)]
+              if present[name]]
     if not panels:
         return None
     cols = 2
@@ -36,7 +40,7 @@ def draw(report: dict[str, Any], out: Path) -> Path | None:
 def _api(ax, report: dict[str, Any]) -> None:
     api = report["api"]
     runs = api["http"]
-    labels = [str(r["connections"]) for r in runs]
+    labels = [f"{r['connections']} conns" for r in runs]  # text, not numbers, on the axis
     bars = ax.bar(labels, [r["orders_per_second"] for r in runs], color="#4c72b0", label="HTTP checkout (wrk)")
     for bar, run in zip(bars, runs):
         ax.annotate(f"p99 {run['p99_ms']:.0f} ms", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
@@ -91,6 +95,20 @@ def _saga_latency(ax, report: dict[str, Any]) -> None:
     ax.legend(fontsize=8)
 
 
+def _saga_cpu(ax, report: dict[str, Any]) -> None:
+    saga = report["saga"]
+    idle = saga.get("idle_cpu_cores", {})
+    loaded = saga["ramp"][-1]
+    names = sorted(loaded["cpu_cores"], key=lambda n: loaded["cpu_cores"][n])
+    y = range(len(names))
+    ax.barh([i + 0.2 for i in y], [loaded["cpu_cores"][n] for n in names], height=0.4, color="#c44e52",
+            label=f"at {loaded['rate']:.0f} orders/s")
+    ax.barh([i - 0.2 for i in y], [idle.get(n, 0.0) for n in names], height=0.4, color="#8c8c8c", label="idle")
+    ax.set_yticks(list(y), names)
+    ax.set(title="Where the 2 cores go in the saga (cores busy per component)", xlabel="cores")
+    ax.legend(fontsize=8)
+
+
 def _memory_rows(report: dict[str, Any]) -> dict[str, float]:
     rows: dict[str, float] = {}
     for section in ("relay", "api", "saga"):
@@ -102,4 +120,4 @@ def _memory_rows(report: dict[str, Any]) -> dict[str, float]:
 def _memory(ax, report: dict[str, Any]) -> None:
     rows = sorted(_memory_rows(report).items(), key=lambda kv: kv[1])
     ax.barh([k for k, _ in rows], [v for _, v in rows], color="#dd8452")
-    ax.set(title="Peak memory (VmHWM) of each component's largest process", xlabel="MB")
+    ax.set(title="Peak memory (VmHWM), largest process per component", xlabel="MB")

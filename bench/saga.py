@@ -23,7 +23,7 @@ import time
 import uuid
 from typing import Any
 
-from .stackup import peak_memory, percentile, say
+from .stackup import cpu_seconds, cpu_share, peak_memory, percentile, say
 
 TARGET_COMPLETION_P99_MS = 500.0
 TARGET_SUSTAINED_RATE = 300.0
@@ -185,7 +185,7 @@ def measure_completion(rate: float, seconds: float, skus: list[str], customers: 
     return result
 
 
-def measure_step(rate: float, seconds: float, skus: list[str], customers: list[int]) -> dict[str, Any]:
+def measure_step(stack, rate: float, seconds: float, skus: list[str], customers: list[int]) -> dict[str, Any]:
     """One step of the ramp: load at `rate`, sampling the backlog every second."""
     from django.db import connection
     from django.utils import timezone
@@ -200,7 +200,9 @@ def measure_step(rate: float, seconds: float, skus: list[str], customers: list[i
         connection.close()  # keep the sampler off the load's connection budget between samples
 
     say(f"saga: ramp step {rate:.0f} orders/s for {seconds:.0f} s")
+    cpu_before, cpu_started = cpu_seconds(stack), time.monotonic()
     load = place_at_rate(rate, seconds, skus, customers, on_tick=sample)
+    cpu = cpu_share(cpu_before, cpu_seconds(stack), time.monotonic() - cpu_started)
     # The first third is the pipeline filling up (every order in flight counts as backlog); judge the rest.
     settled = [s for s in samples if s[0] >= seconds / 3]
     slope = _slope(settled)
@@ -211,7 +213,10 @@ def measure_step(rate: float, seconds: float, skus: list[str], customers: list[i
     flat = slope <= max(0.3, 0.03 * rate) and load["rate_achieved"] >= 0.95 * rate and load["failed"] == 0
     result = {"rate": rate, "load": load, "backlog_samples": samples, "backlog_slope_per_second": round(slope, 2),
               "backlog_peak": max((v for _, v in samples), default=0), "drain_after_load_seconds": round(drain, 1),
-              "completion": latency, "sustained": flat}
+              "completion": latency, "sustained": flat,
+              # where the 2 cores went while loaded (the load generator is not a stack component)
+              "cpu_cores": cpu, "cpu_ms_per_order": {name: round(cores * 1000 / load["rate_achieved"], 1)
+                                                     for name, cores in cpu.items()}}
     say(f"saga: {rate:.0f}/s offered, {load['rate_achieved']}/s placed, backlog slope {slope:+.1f}/s "
         f"(peak {result['backlog_peak']}), drained in {drain:.1f} s, final-state p99 "
         f"{latency['final_state']['p99_ms']} ms -> {'sustained' if flat else 'NOT sustained'}")
@@ -223,15 +228,20 @@ def measure(stack, *, completion_rate: float, completion_seconds: float, ramp: l
     """The ramp first (rates from low to high, stopping at the first one the saga cannot hold), then
     a burst at the completion-latency rate. Each ramp step reports its own completion latency too."""
     skus, customers = bench_catalog()
+    say("saga: CPU of the idle pipeline (10 s)")  # what polling costs with nothing to do
+    before = cpu_seconds(stack)
+    time.sleep(10)
+    idle_cpu = cpu_share(before, cpu_seconds(stack), 10)
+    say(f"saga: idle: {idle_cpu}")
     say("saga: warm-up (5 orders/s for 10 s)")  # consumers join their groups, topics get created
     place_at_rate(5, 10, skus, customers)
     steps = []
     for rate in ramp:
-        steps.append(measure_step(rate, step_seconds, skus, customers))
+        steps.append(measure_step(stack, rate, step_seconds, skus, customers))
         if not steps[-1]["sustained"]:
             break  # higher rates only pile up more backlog
     sustained = max((s["rate"] for s in steps if s["sustained"]), default=0.0)
     completion = measure_completion(completion_rate, completion_seconds, skus, customers)
-    return {"ramp": steps, "highest_sustained_rate": sustained, "target_sustained_rate": TARGET_SUSTAINED_RATE,
+    return {"idle_cpu_cores": idle_cpu, "ramp": steps, "highest_sustained_rate": sustained, "target_sustained_rate": TARGET_SUSTAINED_RATE,
             "sustained_met": sustained >= TARGET_SUSTAINED_RATE, "completion": completion,
             "memory": peak_memory(stack)}

@@ -98,6 +98,30 @@ def _status(pid: int) -> dict[str, str]:
         return {}
 
 
+def cpu_seconds(stack) -> dict[str, float]:
+    """CPU time (user + system) each running component has used so far, its whole process tree,
+    children that exited included (a PostgreSQL backend that disconnected counts in its parent)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for name, component in stack.components.items():
+        if not component.running:
+            continue
+        ticks = 0
+        for pid in _tree(component.proc.pid):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+        used[name] = ticks / tick
+    return used
+
+
+def cpu_share(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+    """Cores each component kept busy between two cpu_seconds() readings."""
+    return {name: round((after[name] - before.get(name, 0.0)) / seconds, 3) for name in after}
+
+
 def peak_memory(stack) -> dict[str, dict[str, Any]]:
     """Peak resident memory (VmHWM) of every process of every component, by component.
 
