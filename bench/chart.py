@@ -65,8 +65,8 @@ def _relay(ax, report: dict[str, Any]) -> None:
     ax.set_xticks(list(x), ["p50", "p95", "p99"])
     rate = (relay.get("latency") or {}).get("rate_target", "?")
     drain = (relay.get("drain") or {}).get("median_events_per_second")
-    ax.set(title=f"Commit-to-Kafka latency at {rate} events/s" + (f" (drain {drain:,} events/s)" if drain else ""),
-           ylabel="ms")
+    title = f"Commit-to-Kafka latency, {rate:.0f} events/s" if isinstance(rate, float) else "Commit-to-Kafka latency"
+    ax.set(title=title + (f"; drain {drain:,}/s" if drain else ""), ylabel="ms")
     ax.legend(fontsize=8)
 
 

@@ -1,0 +1,35 @@
+"""Pure parts of the benchmark scripts: the numbers they print rest on these."""
+from __future__ import annotations
+
+import uuid
+
+from bench.api import _fresh_values, _renew
+from bench.saga import _slope
+from bench.stackup import percentile
+
+
+def test_backlog_slope_is_the_least_squares_growth_per_second() -> None:
+    assert _slope([(t, 5 + 3 * t) for t in range(10, 30)]) == 3.0
+    assert _slope([(t, 7) for t in range(10, 30)]) == 0.0
+    assert _slope([(1.0, 4)]) == 0.0  # too few samples to tell
+
+
+def test_percentile_picks_the_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 51.0  # rank round(0.5 * 99) = 50, zero-based
+    assert percentile(values, 99) == 99.0
+    assert percentile(values, 100) == 100.0
+
+
+def test_a_replayed_checkout_gets_fresh_ids_of_the_same_shape() -> None:
+    order_id, event_id = uuid.uuid4(), uuid.uuid4()
+    unique = {str(order_id), str(event_id), "ORD-20261127-ABCDEF1234", "capture-key-0123456789"}
+    fresh = _fresh_values(unique)
+    assert set(fresh) == unique and not set(fresh.values()) & unique
+    assert all(len(new) == len(old) for old, new in fresh.items())  # fits the same columns
+    params = [order_id, "ORD-20261127-ABCDEF1234", (str(event_id), 3), "capture-key-0123456789"]
+    renewed = _renew(params, fresh)
+    assert renewed[0] == uuid.UUID(fresh[str(order_id)])
+    assert renewed[1] == fresh["ORD-20261127-ABCDEF1234"]
+    assert renewed[2] == (fresh[str(event_id)], 3)
+    assert renewed[3] == fresh["capture-key-0123456789"]
