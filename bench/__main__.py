@@ -1,6 +1,6 @@
 """`python -m bench [all|relay|api|saga|chaos] [options]` (make bench = all): run benchmarks, each
-suite on its own private stack, print a summary and write it as JSON (and, for `all`, a PNG chart)
-to bench/results/."""
+suite on its own private stack, print a summary and write it as JSON and a PNG chart (not for
+chaos) to bench/results/."""
 from __future__ import annotations
 
 import argparse
@@ -84,6 +84,36 @@ def run_chaos(args: argparse.Namespace) -> dict[str, object]:
                                                                fault_every=args.fault_every, kinds=kinds)}
 
 
+def headline(report: dict) -> list[str]:
+    """The figures issue 5 sets targets for, one line each, with met / MISSED."""
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    lines = []
+    if api := report.get("api"):
+        best, raw = api["best"], api["raw_sql"]
+        lines.append(f"checkout API: {best['orders_per_second']} orders/s at {best['connections']} connections, "
+                     f"p50 {best['p50_ms']:.0f} ms, p99 {best['p99_ms']:.0f} ms; raw SQL {raw['transactions_per_second']} "
+                     f"tx/s; API/SQL {api['api_to_sql_ratio']} (target 1000/s, p99 < 50 ms: {verdict(api['target_met'])})")
+    if (relay := report.get("relay")) and relay.get("latency"):
+        lat = relay["latency"]
+        lines.append(f"commit-to-Kafka at {lat['rate_target']:.0f} events/s: p50 {lat['p50_ms']} ms, p95 {lat['p95_ms']} ms, "
+                     f"p99 {lat['p99_ms']} ms (target p99 <= 50 ms: {verdict(lat['p99_met'])})")
+    if relay and relay.get("drain"):
+        lines.append(f"relay backlog drain: {relay['drain']['median_events_per_second']} events/s (median)")
+    if saga := report.get("saga"):
+        c = saga["completion"]
+        lines.append(f"order completion at {c['load']['rate_target']:.0f} orders/s offered ({c['load']['rate_achieved']} "
+                     f"placed): p50 {c['final_state']['p50_ms']} ms, p99 {c['final_state']['p99_ms']} ms "
+                     f"(target p99 < 500 ms: {verdict(c['p99_met'])})")
+        lines.append(f"highest sustained saga rate: {saga['highest_sustained_rate']:.0f} orders/s "
+                     f"(target 300: {verdict(saga['sustained_met'])})")
+    if chaos := report.get("chaos"):
+        lines.append(f"chaos: {chaos['orders_placed']} orders, faults {chaos['faults_injected']}, drained in "
+                     f"{chaos['drain_seconds']} s, invariants {'hold' if chaos['all_invariants_hold'] else 'FAIL'}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("suite", nargs="?", default="all", choices=["all", "relay", "api", "saga", "chaos"])
@@ -113,9 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{args.suite}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(report, indent=2))
-    print("\n===== summary =====")
+    print("\n===== report =====")
     print(json.dumps(report, indent=2))
     print(f"written to {out}")
+    print("\n===== against the targets =====")
+    for line in headline(report):
+        print(line)
     if args.suite != "chaos":
         from .chart import draw
 

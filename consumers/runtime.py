@@ -51,8 +51,8 @@ class Service:
     topics: list[str]
     handlers: dict[str, Handler] = field(default_factory=dict)
     # Which events of a handled type matter, judged on the decoded record. The rest are ignored
-    # without a transaction: most OrderStatusChanged events mean nothing to stock or payment, and a
-    # transaction (inbox row + commit) for each cost a third of those consumers' work.
+    # without a transaction: most OrderStatusChanged events mean nothing to stock or payment, and
+    # each would otherwise cost an inbox row and a commit for nothing.
     wanted: dict[str, Callable[[dict], bool]] = field(default_factory=dict)
     periodic: list[Periodic] = field(default_factory=list)
     max_attempts: int = 5  # handler failures before the message is dead-lettered

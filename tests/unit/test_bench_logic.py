@@ -33,3 +33,15 @@ def test_a_replayed_checkout_gets_fresh_ids_of_the_same_shape() -> None:
     assert renewed[1] == fresh["ORD-20261127-ABCDEF1234"]
     assert renewed[2] == (fresh[str(event_id)], 3)
     assert renewed[3] == fresh["capture-key-0123456789"]
+
+
+def test_the_headline_says_which_targets_are_met() -> None:
+    from bench.__main__ import headline
+
+    state = {"p50_ms": 300.0, "p99_ms": 450.0}
+    report = {"saga": {"completion": {"load": {"rate_target": 100.0, "rate_achieved": 99.5}, "final_state": state,
+                                      "p99_met": True},
+                       "highest_sustained_rate": 150.0, "sustained_met": False}}
+    completion, sustained = headline(report)
+    assert completion.endswith("(target p99 < 500 ms: met)")
+    assert sustained == "highest sustained saga rate: 150 orders/s (target 300: MISSED)"
