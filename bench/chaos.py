@@ -114,8 +114,25 @@ def consumer_stats(stack: EmbeddedStack) -> Counter:
     return total
 
 
+def describe_missing(failed: list) -> None:
+    """For events missing on the broker: their types, ages and positions (what was lost, and when)."""
+    from django.utils import timezone
+
+    from orders_site.eventstore.models import StoredEvent
+
+    for finding in failed:
+        if finding.name != "every committed event reached its topic":
+            continue
+        rows = StoredEvent.objects.filter(event_id__in=finding.offenders).order_by("position")
+        now = timezone.now()
+        for e in rows.values("position", "event_type", "aggregate_type", "occurred_at")[:50]:
+            say(f"    missing: #{e['position']} {e['aggregate_type']}/{e['event_type']} "
+                f"committed {(now - e['occurred_at']).total_seconds():.0f}s ago")
+
+
 def run_chaos(stack: EmbeddedStack, *, seconds: float, rate: float, fault_every: float,
-              kinds: list[str] | None = None, drain_timeout: float = 300) -> dict[str, object]:
+              kinds: list[str] | None = None, drain_timeout: float = 600,
+              settle_timeout: float = 60) -> dict[str, object]:
     from django.db import connection
 
     from orders_site.audit.invariants import check_all
@@ -164,10 +181,20 @@ def run_chaos(stack: EmbeddedStack, *, seconds: float, rate: float, fault_every:
     drained = time.monotonic() - drain_started
     time.sleep(5)  # trailing effects (sale, release, notification) of the last orders
     gateway_url = f"http://{stack.cfg.gateway_host}:{stack.cfg.gateway_port}"
-    findings = check_all(bootstrap=stack.cfg.kafka_bootstrap, gateway_url=gateway_url,
-                         stuck_after=timedelta(seconds=0))
+    settle_started = time.monotonic()
+    while True:  # a relay still recovering from the last fault may need a little longer
+        connection.close()
+        findings = check_all(bootstrap=stack.cfg.kafka_bootstrap, gateway_url=gateway_url,
+                             stuck_after=timedelta(seconds=0))
+        failed = [f for f in findings if not f.ok]
+        if not failed or time.monotonic() - settle_started > settle_timeout:
+            break
+        say(f"  not settled yet ({'; '.join(f.name for f in failed)}); checking again")
+        describe_missing(failed)
+        time.sleep(5)
     for finding in findings:
         print(finding, flush=True)
+    describe_missing(failed)
     by_state = Counter(Order.objects.filter(pk__in=load.placed).values_list("status", flat=True))
     stats = consumer_stats(stack)
     return {
@@ -176,7 +203,7 @@ def run_chaos(stack: EmbeddedStack, *, seconds: float, rate: float, fault_every:
         "orders_by_final_state": dict(by_state), "duplicates_absorbed_by_consumers": stats["duplicates"],
         "dead_lettered": stats["dead_lettered"], "relay_restarts_seen": stack["relay"].tail(10000).count(
             "restarting the worker") + stack["relay"].tail(10000).count("worker exited"),
-        "drain_seconds": round(drained, 1),
+        "drain_seconds": round(drained, 1), "settle_seconds": round(time.monotonic() - settle_started, 1),
         "invariants": {f.name: ("ok" if f.ok else f"FAIL: {f.summary}") for f in findings},
         "all_invariants_hold": all(f.ok for f in findings),
     }

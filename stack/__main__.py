@@ -61,9 +61,11 @@ def main(argv: list[str] | None = None) -> int:
 
             from consumers.__main__ import main as consumer_main
             # The embedded broker can leave a group unable to form after it restarts; here a consumer
-            # may move to a new group (a replay the inbox absorbs). Production (compose) runs
-            # `python -m consumers` without it.
-            os.environ.setdefault("CONSUMER_NEW_GROUP_AFTER", "2")
+            # moves to a new group (a replay the inbox absorbs) after one fruitless 20 s rebuild.
+            # A member that died unannounced delays a join by ~11 s on it (6 s sessions), so 20 s
+            # is no false alarm. Production (compose) runs `python -m consumers` without this.
+            os.environ.setdefault("CONSUMER_UNASSIGNED_TIMEOUT", "20")
+            os.environ.setdefault("CONSUMER_NEW_GROUP_AFTER", "1")
             return consumer_main([args.name])
         if args.command == "run":
             from . import run
