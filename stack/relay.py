@@ -99,11 +99,14 @@ def check_tables(cfg: StackConfig) -> bool:
     return found == set(REQUIRED_TABLES)
 
 
-def worker_properties(cfg: StackConfig) -> Path:
-    """The shared worker settings plus this machine's addresses and single-broker replication."""
+def worker_properties(cfg: StackConfig, generation: int = 1) -> Path:
+    """The shared worker settings plus this machine's addresses and single-broker replication.
+
+    `generation` > 1 names a new worker group (orders-relay.g2, ...): after the embedded broker
+    restarts, it may never form the old group again (as with the consumers' groups)."""
     local = {
         "bootstrap.servers": cfg.kafka_bootstrap,
-        "group.id": "orders-relay",
+        "group.id": "orders-relay" if generation == 1 else f"orders-relay.g{generation}",
         "listeners": f"http://{cfg.connect_host}:{cfg.connect_port}",
         "rest.advertised.host.name": cfg.connect_host,
         "rest.advertised.port": str(cfg.connect_port),
@@ -146,6 +149,7 @@ class Relay:
         self.name = connector.load_definition()["name"]
         self.worker: subprocess.Popen | None = None
         self.restarts = 0
+        self.generation = 1  # of the worker group; a new one after each failed restart
         self._stopping = False
         self._admin_client: AdminClient | None = None
 
@@ -172,7 +176,7 @@ class Relay:
         # restart during a worker restart; 41 events never reached Kafka again).
         self._repair_internal_topics()
         self._ensure_marker()
-        props = worker_properties(self.cfg)
+        props = worker_properties(self.cfg, self.generation)
         log4j = self.cfg.connect_dir / "log4j2.properties"
         self.cfg.log_dir.mkdir(parents=True, exist_ok=True)
         log4j.write_text(LOG4J2.format(log=self.cfg.log_dir / "connect.log"))
@@ -296,6 +300,7 @@ class Relay:
                 # auto-created for it (4 partitions, which Connect rejects for its config topic).
                 self.kill_worker()
                 self._drop_internal_topics()
+                self.generation += 1  # the old group went with the broker's state; do not wait on it
                 self._restart()
                 continue
             if lost is False:
@@ -315,7 +320,12 @@ class Relay:
                 self.start_worker()
                 return
             except (StackError, OSError) as err:
-                log("relay", f"restart failed ({err}); retrying in {delay:.0f}s")
+                # A worker that cannot get its connector running may be stuck outside a group the
+                # restarted broker will not form again; the next try uses a new group. Harmless on a
+                # healthy broker: the group holds no state, the internal topics do.
+                self.generation += 1
+                log("relay", f"restart failed ({err}); retrying in {delay:.0f}s as worker group "
+                    f"generation {self.generation}")
                 self.stop_worker(timeout=5)
                 time.sleep(delay)
                 delay = min(delay * 2, 30)
