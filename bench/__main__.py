@@ -37,7 +37,7 @@ def run_relay(args: argparse.Namespace) -> dict[str, object]:
                                "drain_met": all(r["complete"] for r in runs)
                                and rates[len(rates) // 2] >= relay.TARGET_DRAIN}
         report["memory"] = peak_memory(stack)
-    return {"machine": machine(), "relay": report}
+    return {"relay": report}
 
 
 def run_api(args: argparse.Namespace) -> dict[str, object]:
@@ -47,7 +47,7 @@ def run_api(args: argparse.Namespace) -> dict[str, object]:
         conns = [int(c) for c in args.api_connections.split(",")]
         result = api.measure(stack, connections=conns, seconds=args.api_seconds)
         result["memory"] = peak_memory(stack)
-        return {"machine": machine(), "api": result}
+        return {"api": result}
 
 
 def run_saga(args: argparse.Namespace) -> dict[str, object]:
@@ -55,17 +55,17 @@ def run_saga(args: argparse.Namespace) -> dict[str, object]:
 
     with private_stack(gateway=True, consumers=True) as stack:
         ramp = [float(r) for r in args.saga_ramp.split(",")]
-        return {"machine": machine(), "saga": saga.measure(stack, completion_rate=args.completion_rate,
-                                                           completion_seconds=args.completion_seconds,
-                                                           ramp=ramp, step_seconds=args.step_seconds)}
+        return {"saga": saga.measure(stack, completion_rate=args.completion_rate,
+                                     completion_seconds=args.completion_seconds, ramp=ramp,
+                                     step_seconds=args.step_seconds)}
 
 
 def run_all(args: argparse.Namespace) -> dict[str, object]:
     """Every benchmark, one private stack each (the API run must not share cores with the consumers)."""
-    report: dict[str, object] = {"machine": machine()}
+    report: dict[str, object] = {}
     for name, run in [("relay", run_relay), ("api", run_api), ("saga", run_saga)]:
         say(f"===== {name} =====")
-        report[name] = run(args)[name]
+        report.update(run(args))
     return report
 
 
@@ -80,8 +80,8 @@ def run_chaos(args: argparse.Namespace) -> dict[str, object]:
         unknown = set(kinds or []) - set(chaos.FAULT_KINDS)
         if unknown:
             raise SystemExit(f"unknown fault kinds {sorted(unknown)}; choose from {', '.join(chaos.FAULT_KINDS)}")
-        return {"machine": machine(), "chaos": chaos.run_chaos(stack, seconds=args.chaos_seconds, rate=args.order_rate,
-                                                               fault_every=args.fault_every, kinds=kinds)}
+        return {"chaos": chaos.run_chaos(stack, seconds=args.chaos_seconds, rate=args.order_rate,
+                                         fault_every=args.fault_every, kinds=kinds)}
 
 
 def headline(report: dict) -> list[str]:
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM must unwind through private_stack's clean-up, or the stack's processes outlive us.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     suites = {"all": run_all, "chaos": run_chaos, "api": run_api, "relay": run_relay, "saga": run_saga}
-    report = suites[args.suite](args)
+    report = {"machine": machine(), **suites[args.suite](args)}
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{args.suite}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(report, indent=2))

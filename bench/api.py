@@ -67,8 +67,8 @@ def ensure_wrk() -> str:
     return shutil.which("wrk") or "wrk"
 
 
-def bench_customer() -> tuple[int, str, list[str]]:
-    """A customer with an API token and a few products with ample stock; returns (user id, token, skus)."""
+def bench_customer() -> tuple[str, list[str]]:
+    """A customer with an API token and a few products with ample stock; returns (token, skus)."""
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
@@ -81,7 +81,7 @@ def bench_customer() -> tuple[int, str, list[str]]:
         sku = f"BENCH-{n}-{uuid.uuid4().hex[:4]}"
         receive_product(sku=sku, name=f"Bench product {n}", price_minor=500 + n, quantity=10_000_000)
         skus.append(sku)
-    return user.pk, token.key, skus
+    return token.key, skus
 
 
 def run_wrk(base_url: str, token: str, skus: list[str], connections: int, seconds: float) -> dict[str, Any]:
@@ -210,7 +210,7 @@ def measure(stack, *, connections: list[int], seconds: float) -> dict[str, Any]:
     """HTTP runs at each concurrency, then the raw SQL replay at each; the ratio compares the bests."""
     from django.db import connection
 
-    user_id, token, skus = bench_customer()
+    token, skus = bench_customer()
     base_url = f"http://{stack.cfg.web_host}:{stack.cfg.web_port}"
     say("api: warm-up (5 s)")
     run_wrk(base_url, token, skus, 8, 5)

@@ -190,7 +190,6 @@ def run_chaos(stack: EmbeddedStack, *, seconds: float, rate: float, fault_every:
         if not failed or time.monotonic() - settle_started > settle_timeout:
             break
         say(f"  not settled yet ({'; '.join(f.name for f in failed)}); checking again")
-        describe_missing(failed)
         time.sleep(5)
     for finding in findings:
         print(finding, flush=True)

@@ -242,6 +242,6 @@ def measure(stack, *, completion_rate: float, completion_seconds: float, ramp: l
             break  # higher rates only pile up more backlog
     sustained = max((s["rate"] for s in steps if s["sustained"]), default=0.0)
     completion = measure_completion(completion_rate, completion_seconds, skus, customers)
-    return {"idle_cpu_cores": idle_cpu, "ramp": steps, "highest_sustained_rate": sustained, "target_sustained_rate": TARGET_SUSTAINED_RATE,
-            "sustained_met": sustained >= TARGET_SUSTAINED_RATE, "completion": completion,
-            "memory": peak_memory(stack)}
+    return {"idle_cpu_cores": idle_cpu, "ramp": steps, "highest_sustained_rate": sustained,
+            "target_sustained_rate": TARGET_SUSTAINED_RATE, "sustained_met": sustained >= TARGET_SUSTAINED_RATE,
+            "completion": completion, "memory": peak_memory(stack)}

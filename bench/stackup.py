@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from stack import config, postgres
-
 from stack.harness import EmbeddedStack, free_port
 
 
@@ -77,19 +77,6 @@ def private_stack(*, relay: bool = True, web: bool = False, consumers: bool = Fa
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def _tree(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        for task in Path(f"/proc/{p}/task").glob("*"):
-            try:
-                todo += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                pass
-    return out
-
-
 def _status(pid: int) -> dict[str, str]:
     try:
         return dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
@@ -107,7 +94,7 @@ def cpu_seconds(stack) -> dict[str, float]:
         if not component.running:
             continue
         ticks = 0
-        for pid in _tree(component.proc.pid):
+        for pid in component.process_tree():
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
@@ -132,7 +119,7 @@ def peak_memory(stack) -> dict[str, dict[str, Any]]:
         if not component.running:
             continue
         procs = []
-        for pid in _tree(component.proc.pid):
+        for pid in component.process_tree():
             st = _status(pid)
             if "VmHWM" in st:
                 procs.append((st.get("Name", "?").strip(), int(st["VmHWM"].split()[0]) / 1024))

@@ -101,6 +101,22 @@ class Component:
         path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
         return [int(p) for p in path.read_text().split()] if path.exists() else []
 
+    def process_tree(self) -> list[int]:
+        """PIDs of the launcher and everything under it, every thread's children included (a JVM or
+        PostgreSQL backends); [] when it is not running."""
+        if not self.running:
+            return []
+        pids, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            pids.append(pid)
+            for task in Path(f"/proc/{pid}/task").glob("*"):
+                try:
+                    todo += [int(c) for c in (task / "children").read_text().split()]
+                except OSError:  # the process or thread ended meanwhile
+                    pass
+        return pids
+
     def tail(self, lines: int = 40) -> str:
         if not self.log_path.exists():
             return ""
