@@ -6,22 +6,28 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup bench chaos clean-data
+.PHONY: run test setup status bench chaos clean-data
 
 $(STAMP): pyproject.toml
-	@command -v java >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || \
-	  { echo "installing Java 17 and PostgreSQL server binaries (Debian packages)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless postgresql-15 >/dev/null; }
+	@command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1 && \
+	  ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || \
+	  { echo "installing Java 17, Maven and the PostgreSQL server (Debian packages)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      openjdk-17-jre-headless maven postgresql-15 >/dev/null; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	touch $(STAMP)
 
+# The Kafka and Debezium jars of jvm/pom.xml, from Maven Central (once; again when the pom changes).
 setup: $(STAMP)
-	$(PY) -m stack classpath >/dev/null
+	$(PY) -m stack jars >/dev/null
 
 run: setup
-	$(PY) -m stack run
+	@$(PY) -m stack run
+
+status:
+	@$(PY) -m stack status
 
 test: setup
 	$(PY) -m pytest

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from stack import config, postgres
-from stack.harness import EmbeddedStack, free_port
+from stack.harness import EmbeddedStack, free_port, on_free_ports
 
 
 def say(message: str) -> None:
@@ -27,9 +27,7 @@ def private_stack(*, relay: bool = True, web: bool = False, consumers: bool = Fa
     """Start postgres + broker (+ relay, web, gateway, consumers) on free ports; Django is pointed at it."""
     data_dir = Path(tempfile.mkdtemp(prefix="orders-bench-"))
     data_dir.chmod(0o755)  # the cluster runs as the unprivileged postgres user
-    cfg = replace(config.load(), data_dir=data_dir, db_port=free_port(), db_name="orders_bench",
-                  kafka_bootstrap=f"127.0.0.1:{free_port()}", connect_port=free_port(), web_port=free_port(),
-                  gateway_port=free_port())
+    cfg = on_free_ports(replace(config.load(), data_dir=data_dir, db_port=free_port(), db_name="orders_bench"))
     stack = EmbeddedStack.create(cfg)
     try:
         say(f"starting a private stack in {data_dir}")

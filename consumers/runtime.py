@@ -6,10 +6,10 @@ Per message, in this order:
      claim fails the event was already applied -> skip; otherwise run the handler, whose effects and
      outbox events commit together with the claim;
   3. only then store the offset (auto-commit sends stored offsets), so a crash between 2 and 3 means
-     redelivery, which step 2 turns into a no-op (FAILURE-MODES 2, 9).
+     redelivery, which step 2 turns into a no-op (docs/design.md, "Delivery guarantees").
 Transient errors (database down, connection lost) are retried with backoff for as long as it takes;
 a handler that keeps failing, or a poison message, goes to the dead-letter topic with the reason and
-origin in headers, and the consumer moves on (FAILURE-MODES 10). Messages of one partition are handled
+origin in headers, and the consumer moves on. Messages of one partition are handled
 one at a time, in order, so per-aggregate order (key = aggregate id) is preserved.
 """
 from __future__ import annotations
@@ -89,32 +89,30 @@ def dlq_topic(service: str) -> str:
     return f"shop.dlq.{service}"
 
 
+def group_name(service: str) -> str:
+    """The service's consumer group. A new CONSUMER_GROUP_PREFIX is a new group, which replays every
+    topic from the beginning (safe: the inbox dedupes)."""
+    return f"{os.environ.get('CONSUMER_GROUP_PREFIX', 'orders')}-{service}"
+
+
 def kafka_settings(bootstrap: str, group: str) -> dict[str, object]:
     return {
         "bootstrap.servers": bootstrap,
         "group.id": group,
-        "auto.offset.reset": "earliest",  # after offsets are lost, replay: safe because we dedupe
+        "auto.offset.reset": "earliest",  # a new group starts from the beginning: safe because we dedupe
         "enable.auto.commit": True,
         "enable.auto.offset.store": False,  # offsets are stored only after the transaction commits
         "auto.commit.interval.ms": 1000,
-        # eager rebalancing: cooperative-sticky left members without partitions on the embedded broker
-        "partition.assignment.strategy": "range",
+        # Incremental rebalancing: a member joining or leaving does not stop the others
+        # (tests/e2e/test_consumer_group.py runs two live members of one group).
+        "partition.assignment.strategy": "cooperative-sticky",
+        # A SIGKILLed member's partitions move to the others (or its restarted self) after this.
         "session.timeout.ms": 6000,
         "heartbeat.interval.ms": 1500,
-        # How long the broker may hold an empty fetch. The 500 ms default dominates end-to-end latency;
-        # very short waits make every idle consumer poll the broker hundreds of times a second.
-        "fetch.wait.max.ms": int(os.environ.get("CONSUMER_FETCH_WAIT_MS", "5")),
+        # fetch.wait.max.ms stays at librdkafka's default (500 ms): Kafka answers a waiting fetch as
+        # soon as data arrives, so a long poll costs no latency and an idle consumer almost no CPU.
         "max.poll.interval.ms": 300000,
-        "topic.metadata.refresh.interval.ms": 5000,
     }
-
-
-def next_group_generation(group: str) -> str:
-    """orders-stock -> orders-stock.g2 -> orders-stock.g3: a fresh consumer group for the same service."""
-    base, sep, gen = group.rpartition(".g")
-    if sep and gen.isdigit():
-        return f"{base}.g{int(gen) + 1}"
-    return f"{group}.g2"
 
 
 def ensure_topics(bootstrap: str, topics: list[str]) -> None:
@@ -146,19 +144,16 @@ def claim(consumer_name: str, event: InboundEvent) -> bool:
 
 
 class Runtime:
-    def __init__(self, service: Service, bootstrap: str, *, poll_timeout: float = 0.2) -> None:
+    def __init__(self, service: Service, bootstrap: str, *, poll_timeout: float = 0.5) -> None:
         self.service = service
         self.bootstrap = bootstrap
         self.poll_timeout = poll_timeout
         self.sequences = SequenceTracker()
         self.stats = Stats()
         self.running = True
-        # A new prefix = a new group = a replay of every topic from the beginning (safe: we dedupe).
-        self.group = f"{os.environ.get('CONSUMER_GROUP_PREFIX', 'orders')}-{service.name}"
+        self.group = group_name(service.name)
         self.consumer = Consumer(kafka_settings(bootstrap, self.group))
         self._reported = Stats()
-        self._unassigned_since: float | None = None
-        self._fruitless_rebuilds = 0
         self._reported_at = 0.0
         self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
                                   "linger.ms": 0})
@@ -177,17 +172,11 @@ class Runtime:
             while self.running:
                 self.run_periodic()
                 self.report()
-                self.watch_assignment()
                 msg = self.consumer.poll(self.poll_timeout)
                 if msg is None:
                     continue
                 if msg.error():
-                    if msg.error().code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
-                        # The broker lost its topics, so it lost this group's offsets too: a new
-                        # group costs no extra replay and avoids a group the broker may not re-form.
-                        self.new_group_generation("its topics vanished")
-                        self.resubscribe(msg.error())
-                    elif msg.error().code() != KafkaError._PARTITION_EOF:
+                    if msg.error().code() != KafkaError._PARTITION_EOF:
                         log.warning("consumer %s: %s", self.service.name, msg.error())
                     continue
                 self.process(msg)
@@ -195,57 +184,6 @@ class Runtime:
             self.consumer.close()  # commits the stored offsets and leaves the group
             self.producer.flush(10)
             log.info("consumer %s stopped: %s", self.service.name, self.stats)
-
-    def resubscribe(self, error: object) -> None:
-        """A subscribed topic vanished: the embedded broker restarted empty. A consumer that keeps its
-        old session does not notice the topics coming back (seen with Tansu), so start a new one: the
-        stored offsets are committed on close, and where the broker lost them we replay from the
-        earliest offset, which the inbox makes harmless."""
-        log.warning("consumer %s: %s; re-creating the topics and the consumer", self.service.name, error)
-        try:
-            self.consumer.close()
-        except Exception:  # noqa: BLE001 - the old session may be unusable; it is being replaced
-            pass
-        time.sleep(1)
-        ensure_topics(self.bootstrap, self.service.topics)
-        self.consumer = Consumer(kafka_settings(self.bootstrap, self.group))
-        self.consumer.subscribe(self.service.topics)
-
-    def watch_assignment(self) -> None:
-        """Rebuild the session when it has held no partition for too long.
-
-        Seen in chaos runs: after the embedded broker restarted, a consumer whose session was rebuilt
-        could stay outside its group for good. Scaling a group past the topics' partition count also
-        leaves members idle; raise CONSUMER_UNASSIGNED_TIMEOUT (seconds, 0 = off) for such a setup.
-        """
-        limit = float(os.environ.get("CONSUMER_UNASSIGNED_TIMEOUT", "30"))
-        if not limit or self.consumer.assignment():
-            self._unassigned_since = None
-            self._fruitless_rebuilds = 0
-            return
-        now = time.monotonic()
-        if self._unassigned_since is None:
-            self._unassigned_since = now
-        elif now - self._unassigned_since > limit:
-            self._unassigned_since = None
-            self._fruitless_rebuilds += 1
-            new_group_after = int(os.environ.get("CONSUMER_NEW_GROUP_AFTER", "0"))
-            if new_group_after and self._fruitless_rebuilds > new_group_after:
-                # Rebuilding the session did not help: the broker will not form this group again
-                # (seen on a restarted Tansu).
-                self.new_group_generation("it never re-formed")
-            self.resubscribe(f"no partition assigned for {limit:.0f}s")
-
-    def new_group_generation(self, why: str) -> None:
-        """Join a group the broker has never seen (only where CONSUMER_NEW_GROUP_AFTER is set: the
-        embedded broker). It starts from the earliest offsets; the inbox turns the replay into
-        duplicates."""
-        if not int(os.environ.get("CONSUMER_NEW_GROUP_AFTER", "0")):
-            return
-        old, self.group = self.group, next_group_generation(self.group)
-        self._fruitless_rebuilds = 0
-        log.warning("consumer %s: group %s: %s; moving to group %s (a replay)", self.service.name, old, why,
-                    self.group)
 
     def report(self, every: float = 2.0) -> None:
         """Log the counters when they changed (operators and tests read them)."""
@@ -279,7 +217,13 @@ class Runtime:
                 self._apply(handler, event, msg)
         except PoisonMessage as err:
             self.dead_letter(msg, "poison", err.__cause__ or err)  # the real error, not our wrapper
-        self.consumer.store_offsets(msg)
+        try:
+            self.consumer.store_offsets(msg)
+        except KafkaException as err:
+            # The partition moved to another member meanwhile (a rebalance): it will be redelivered
+            # there, and the inbox makes that a no-op.
+            log.info("consumer %s: offset of %s[%d]@%d not stored: %s", self.service.name, msg.topic(),
+                     msg.partition(), msg.offset(), err)
 
     def _check_sequence(self, event: InboundEvent) -> None:
         """Detect gaps and reordering in an aggregate's sequence. Handlers decide on state, not on

@@ -1,1 +1,1 @@
-"""The embedded default stack: one machine, real components (Postgres, Tansu, Kafka Connect + Debezium)."""
+"""The embedded default stack: one machine, real components (PostgreSQL, Apache Kafka, Kafka Connect + Debezium)."""

@@ -12,9 +12,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("postgres", help="run the private PostgreSQL cluster in the foreground")
-    sub.add_parser("broker", help="run the Tansu broker in the foreground")
+    sub.add_parser("broker", help="run the Apache Kafka broker (KRaft) in the foreground")
     sub.add_parser("relay", help="run Kafka Connect + Debezium, register the connector, keep watch")
-    sub.add_parser("classpath", help="assemble the Kafka Connect classpath and exit")
+    sub.add_parser("jars", help="resolve the Kafka and Debezium jars of jvm/pom.xml from Maven Central")
     reg = sub.add_parser("register-connector", help="register connect/outbox-connector.json and wait for RUNNING")
     reg.add_argument("--url", help="Kafka Connect REST URL (default: from CONNECT_HOST/CONNECT_PORT)")
     reg.add_argument("--timeout", type=float, default=180)
@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("gateway", help="run the payment gateway simulator (own ledger in the data dir)")
     con = sub.add_parser("consumer", help="run one consumer process")
     con.add_argument("name")
-    sub.add_parser("run", help="start every process of the pipeline (honcho + Procfile)")
+    sub.add_parser("run", help="start every process of the pipeline under a supervisor; Ctrl-C stops it")
+    sub.add_parser("status", help="each process of a running `make run`: state, pid, uptime, restarts")
     args = parser.parse_args(argv)
     cfg = config.load()
     try:
@@ -35,14 +36,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "relay":
             from . import relay
             return relay.serve(cfg)
-        if args.command == "classpath":
-            from . import classpath
-            print(classpath.assemble(cfg.data_dir / "connect-classpath"))
+        if args.command == "jars":
+            from . import jvm
+            print(jvm.resolve(cfg))
             return 0
         if args.command == "register-connector":
             from . import connector
             url = args.url or cfg.connect_url
             from .procs import wait_until
+
             wait_until(lambda: connector.rest_up(url), timeout=args.timeout, what=f"Kafka Connect at {url}", interval=1)
             connector.register(url)
             name = connector.load_definition()["name"]
@@ -57,19 +59,14 @@ def main(argv: list[str] | None = None) -> int:
             return gateway_main(["--host", cfg.gateway_host, "--port", str(cfg.gateway_port),
                                  "--ledger", str(cfg.data_dir / "gateway" / "ledger.sqlite3")])
         if args.command == "consumer":
-            import os
-
             from consumers.__main__ import main as consumer_main
-            # The embedded broker can leave a group unable to form after it restarts; here a consumer
-            # moves to a new group (a replay the inbox absorbs) after one fruitless 20 s rebuild.
-            # A member that died unannounced delays a join by ~11 s on it (6 s sessions), so 20 s
-            # is no false alarm. Production (compose) runs `python -m consumers` without this.
-            os.environ.setdefault("CONSUMER_UNASSIGNED_TIMEOUT", "20")
-            os.environ.setdefault("CONSUMER_NEW_GROUP_AFTER", "1")
             return consumer_main([args.name])
         if args.command == "run":
             from . import run
             return run.main(cfg)
+        if args.command == "status":
+            from . import supervision
+            return supervision.print_status(cfg)
     except StackError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

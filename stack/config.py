@@ -2,7 +2,7 @@
 
 Every process of the stack (and the tests) reads the same variables, so one `export` moves a port
 everywhere. Defaults avoid the well-known ports of services a developer may already run
-(a system PostgreSQL on 5432 is common), except the broker and Connect ports the issue fixes.
+(a system PostgreSQL on 5432 is common), except Kafka's and Kafka Connect's customary ports.
 """
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ class StackConfig:
     db_user: str
     db_password: str
     kafka_bootstrap: str
+    kafka_controller_port: int
+    jars_dir: Path
     connect_host: str
     connect_port: int
     web_host: str
@@ -37,6 +39,14 @@ class StackConfig:
     @property
     def pg_data(self) -> Path:
         return self.data_dir / "pg"
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.data_dir / "kafka"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
 
     @property
     def connect_dir(self) -> Path:
@@ -69,6 +79,9 @@ def load() -> StackConfig:
         db_user=_env("ORDERS_DB_USER", "postgres"),
         db_password=os.environ.get("ORDERS_DB_PASSWORD", ""),
         kafka_bootstrap=_env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+        kafka_controller_port=int(_env("KAFKA_CONTROLLER_PORT", "9093")),
+        # Shared by every data directory (tests and benchmarks make their own): resolved once.
+        jars_dir=Path(_env("ORDERS_JARS_DIR", str(REPO_ROOT / ".data" / "jars"))).resolve(),
         connect_host=_env("CONNECT_HOST", "127.0.0.1"),
         connect_port=int(_env("CONNECT_PORT", "8083")),
         web_host=_env("WEB_HOST", "127.0.0.1"),

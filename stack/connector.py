@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from .config import REPO_ROOT
@@ -51,12 +52,25 @@ def rest_up(url: str) -> bool:
         return False
 
 
-def register(url: str, definition: dict[str, Any] | None = None) -> None:
-    """Create or update the connector (PUT is idempotent, unlike POST /connectors)."""
+def _always() -> bool:
+    return True
+
+
+def _check_alive(alive: Callable[[], bool]) -> None:
+    if not alive():
+        raise StackError("the Kafka Connect worker exited")
+
+
+def register(url: str, definition: dict[str, Any] | None = None, *, alive: Callable[[], bool] = _always) -> None:
+    """Create or update the connector (PUT is idempotent, unlike POST /connectors).
+
+    `alive` tells whether the worker still runs: a dead one fails this at once instead of after
+    a minute of refused connections."""
     definition = definition or load_definition()
     # Kafka Connect answers 409 while a rebalance is in progress (e.g. just after the worker joined).
     last: object = None
     for _ in range(60):
+        _check_alive(alive)
         try:
             status, body = _request("PUT", f"{url}/connectors/{definition['name']}/config", definition["config"], 30)
         except OSError as err:  # a worker still joining its group can time out or reset the connection
@@ -91,11 +105,13 @@ def task_failure(status: dict[str, Any]) -> str | None:
     return None
 
 
-def wait_running(url: str, name: str, timeout: float = 60) -> None:
-    """Block until the connector and all its tasks are RUNNING; raise with the task's error if one failed."""
+def wait_running(url: str, name: str, timeout: float = 60, *, alive: Callable[[], bool] = _always) -> None:
+    """Block until the connector and all its tasks are RUNNING; raise with the task's error if one
+    failed, or at once if `alive` says the worker is gone."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
+        _check_alive(alive)
         last = fetch_status(url, name)
         if last:
             failure = task_failure(last)

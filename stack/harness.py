@@ -11,10 +11,11 @@ import signal
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import broker, connector
+from .components import CONSUMER_PROCESSES, PROCESSES
 from .config import REPO_ROOT, StackConfig
 from .errors import StackError
 from .procs import wait_until
@@ -26,6 +27,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def on_free_ports(cfg: StackConfig) -> StackConfig:
+    """`cfg` with every service but PostgreSQL moved to free ports (a running `make run` is untouched)."""
+    return replace(cfg, kafka_bootstrap=f"127.0.0.1:{free_port()}", kafka_controller_port=free_port(),
+                   connect_port=free_port(), web_port=free_port(), gateway_port=free_port())
+
+
 def stack_env(cfg: StackConfig) -> dict[str, str]:
     """The environment every component of `cfg` reads its addresses from."""
     return dict(
@@ -35,7 +42,8 @@ def stack_env(cfg: StackConfig) -> dict[str, str]:
         ORDERS_DATA_DIR=str(cfg.data_dir),
         ORDERS_DB_HOST=cfg.db_host, ORDERS_DB_PORT=str(cfg.db_port), ORDERS_DB_NAME=cfg.db_name,
         ORDERS_DB_USER=cfg.db_user, ORDERS_DB_PASSWORD=cfg.db_password,
-        KAFKA_BOOTSTRAP_SERVERS=cfg.kafka_bootstrap,
+        KAFKA_BOOTSTRAP_SERVERS=cfg.kafka_bootstrap, KAFKA_CONTROLLER_PORT=str(cfg.kafka_controller_port),
+        ORDERS_JARS_DIR=str(cfg.jars_dir),
         CONNECT_HOST=cfg.connect_host, CONNECT_PORT=str(cfg.connect_port),
         WEB_HOST=cfg.web_host, WEB_PORT=str(cfg.web_port),
         GATEWAY_HOST=cfg.gateway_host, GATEWAY_PORT=str(cfg.gateway_port),
@@ -51,6 +59,7 @@ class Component:
     args: list[str]
     env: dict[str, str]
     log_path: Path
+    stop_signal: int = signal.SIGTERM
     proc: subprocess.Popen | None = None
     starts: int = 0
 
@@ -61,7 +70,7 @@ class Component:
         log = open(self.log_path, "ab")
         log.write(f"\n===== start #{self.starts + 1} =====\n".encode())
         log.flush()
-        # Own process group: a kill reaches the launcher and what it started (java, tansu, postgres).
+        # Own process group: a kill reaches the launcher and what it started (the relay's worker).
         self.proc = subprocess.Popen([sys.executable, "-m", "stack", *self.args], env=self.env, cwd=REPO_ROOT,
                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
@@ -87,7 +96,7 @@ class Component:
     def stop(self, timeout: float = 30) -> None:
         if not self.running:
             return
-        self.proc.send_signal(signal.SIGTERM)
+        self.proc.send_signal(self.stop_signal)
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -95,7 +104,7 @@ class Component:
         self.signal_group(signal.SIGKILL)  # anything the launcher left behind
 
     def children(self) -> list[int]:
-        """PIDs of the launcher's direct children (e.g. the Java worker under the relay launcher)."""
+        """PIDs of the process's direct children (e.g. the Java worker under the relay launcher)."""
         if not self.running:
             return []
         path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
@@ -133,12 +142,9 @@ class EmbeddedStack:
         env = stack_env(cfg)
         logs = cfg.log_dir
         stack = cls(cfg)
-        for name, args in [("postgres", ["postgres"]), ("broker", ["broker"]), ("relay", ["relay"]),
-                           ("web", ["web"]), ("gateway", ["gateway"])]:
-            stack.components[name] = Component(name, args, env, logs / f"{name}.log")
-        for name in ("order", "stock", "payment", "delivery", "notification"):
-            stack.components[f"consumer-{name}"] = Component(f"consumer-{name}", ["consumer", name], env,
-                                                             logs / f"consumer-{name}.log")
+        for spec in PROCESSES:
+            stack.components[spec.name] = Component(spec.name, list(spec.args), env, logs / f"{spec.name}.log",
+                                                    spec.stop_signal)
         return stack
 
     def __getitem__(self, name: str) -> Component:
@@ -180,7 +186,7 @@ class EmbeddedStack:
                     "the payment gateway simulator")
 
     def start_consumers(self, names: list[str] | None = None) -> None:
-        for name in names or [n for n in self.components if n.startswith("consumer-")]:
+        for name in names or CONSUMER_PROCESSES:
             self[name].start()
 
     def stop_all(self) -> None:
@@ -214,4 +220,4 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.2) -> Non
     wait_until(predicate, timeout=timeout, what=what, interval=interval)
 
 
-__all__ = ["Component", "EmbeddedStack", "free_port", "stack_env", "wait_for"]
+__all__ = ["Component", "EmbeddedStack", "free_port", "on_free_ports", "stack_env", "wait_for"]

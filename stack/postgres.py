@@ -2,23 +2,24 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import pwd
 import shutil
-import signal
 import subprocess
+from functools import cache
 from pathlib import Path
 
 import psycopg
 
 from .config import StackConfig
 from .errors import StackError
-from .procs import is_root, log, spawn, wait_until
+from .procs import is_root, log, wait_until
 
 PG_USER = "postgres"  # OS user that owns the cluster when we run as root
 
 # Settings the pipeline depends on. wal_level=logical is what Debezium needs; the slot cap keeps a
-# stopped relay from filling the disk (FAILURE-MODES 1) at the price of a re-snapshot.
+# stopped relay from filling the disk (docs/design.md, "Replication slot") at the price of a re-snapshot.
 SERVER_SETTINGS = {
     "wal_level": "logical",
     "max_wal_senders": "10",
@@ -50,6 +51,30 @@ def _run_user() -> str | None:
     return PG_USER if is_root() else None
 
 
+# Where a cluster goes when the data directory is out of the server user's reach (a checkout under
+# /root, or in a mode-0700 temporary directory): one directory per data directory, owned by that user.
+FALLBACK_ROOT = Path("/var/lib/orders-pipeline")
+
+
+@cache
+def _reachable_by_server_user(path: Path) -> bool:
+    """Whether the server's OS user can search every directory down to `path` (or its nearest
+    existing ancestor, under which the directories created later stay searchable)."""
+    while not path.exists():
+        path = path.parent
+    return subprocess.run(["runuser", "-u", PG_USER, "--", "test", "-x", str(path)]).returncode == 0
+
+
+def cluster_dir(cfg: StackConfig) -> Path:
+    """The cluster's directory: `<data>/pg`, unless root runs the stack from a directory that the
+    unprivileged server user cannot enter; then a directory of its own under FALLBACK_ROOT, named
+    after the data directory. No permission of the user's directories is ever changed."""
+    if not is_root() or _reachable_by_server_user(cfg.data_dir):
+        return cfg.pg_data
+    digest = hashlib.sha256(str(cfg.data_dir).encode()).hexdigest()[:16]
+    return FALLBACK_ROOT / digest / "pg"
+
+
 def _chown_for_server(path: Path) -> None:
     if is_root():
         entry = pwd.getpwnam(PG_USER)
@@ -60,6 +85,8 @@ def init_cluster(data: Path) -> bool:
     """Create the cluster in `data` unless it exists; returns True when it was created."""
     if (data / "PG_VERSION").exists():
         return False
+    if data.exists():  # an initdb that died half-way: nothing of value, and initdb refuses it
+        shutil.rmtree(data)
     data.mkdir(parents=True, exist_ok=True)
     data.chmod(0o700)
     _chown_for_server(data)
@@ -77,18 +104,11 @@ def init_cluster(data: Path) -> bool:
 
 
 def server_argv(cfg: StackConfig) -> list[str]:
-    argv = [str(bin_dir() / "postgres"), "-D", str(cfg.pg_data), "-p", str(cfg.db_port)]
+    argv = [str(bin_dir() / "postgres"), "-D", str(cluster_dir(cfg)), "-p", str(cfg.db_port)]
     settings = dict(SERVER_SETTINGS, listen_addresses=cfg.db_host)
     for key, value in settings.items():
         argv += ["-c", f"{key}={value}"]
     return argv
-
-
-def start(cfg: StackConfig, log_file=None) -> subprocess.Popen:
-    """Initialise if needed and start the server as a child process (not waiting for readiness)."""
-    init_cluster(cfg.pg_data)
-    # A postmaster.pid left by a SIGKILLed server is handled by postgres itself (it checks the pid).
-    return spawn(server_argv(cfg), user=_run_user(), stdout=log_file, stderr=log_file)
 
 
 def _can_connect(cfg: StackConfig, dbname: str = "postgres") -> bool:
@@ -106,15 +126,18 @@ def wait_ready(cfg: StackConfig, timeout: float = 60, *, database: str = "postgr
 
 
 def ensure_database(cfg: StackConfig) -> None:
-    """Create the application database if it does not exist yet."""
+    """Create the application database if it does not exist yet.
+
+    Called by the web process before it migrates, and nowhere else in a running stack: two
+    creators race (one gets UniqueViolation on pg_database's name index, not DuplicateDatabase)."""
     with psycopg.connect(cfg.db_dsn_for("postgres"), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (cfg.db_name,)).fetchone()
         if not exists:
             try:
                 conn.execute(f'CREATE DATABASE "{cfg.db_name}"')
                 log("postgres", f"created database {cfg.db_name}")
-            except psycopg.errors.DuplicateDatabase:
-                pass  # another process of the stack got there first
+            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                pass  # created meanwhile by someone outside the stack
 
 
 def check_logical_wal(cfg: StackConfig) -> None:
@@ -127,20 +150,17 @@ def check_logical_wal(cfg: StackConfig) -> None:
 
 
 def serve(cfg: StackConfig) -> int:
-    """Foreground entry point: run the server until SIGTERM/SIGINT, then shut it down fast."""
-    child = start(cfg)
-
-    def stop(_signum, _frame) -> None:
-        # SIGINT = "fast" shutdown: the default SIGTERM "smart" mode would wait for every client.
-        child.send_signal(signal.SIGINT)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    try:
-        wait_ready(cfg)
-        ensure_database(cfg)
-        log("postgres", f"ready on {cfg.db_host}:{cfg.db_port}, database {cfg.db_name}, data {cfg.pg_data}")
-    except StackError:
-        child.send_signal(signal.SIGINT)
-        raise
-    return child.wait()
+    """Become the server (exec), as the unprivileged user when started by root (PostgreSQL refuses
+    root), so a supervisor's signals reach the postmaster itself: SIGTERM is a smart shutdown,
+    SIGINT a fast one. The application database is created by the web process, before it
+    migrates (one place creates it, so first starts do not race)."""
+    init_cluster(cluster_dir(cfg))
+    argv = server_argv(cfg)
+    log("postgres", f"PostgreSQL on {cfg.db_host}:{cfg.db_port}, data {cluster_dir(cfg)}")
+    if is_root():
+        entry = pwd.getpwnam(PG_USER)
+        os.setgroups([])
+        os.setgid(entry.pw_gid)
+        os.setuid(entry.pw_uid)
+    os.execv(argv[0], argv)
+    return 0  # unreachable

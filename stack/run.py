@@ -1,30 +1,259 @@
-"""`make run`: start every process of the pipeline under honcho, in the foreground.
+"""`make run`: prepare once, start every process under the supervisor, say "ready" once it is.
 
-honcho is the process manager: it prefixes each process's output, and Ctrl-C (or any process
-exiting) stops all of them. Each process waits for what it depends on, so they can start together.
+Preparation runs here, in order, before any process starts, so a first start on an empty data
+directory is deterministic: ports are checked, the jars resolved, the PostgreSQL cluster
+initialised and Kafka's log directory formatted. Then supervisord starts the processes of
+stack/components.py, and this command waits until the API answers, the connector runs and every
+consumer has joined its group, and prints one block with the addresses, the demo credentials and
+the API token. Ctrl-C stops everything and exits 0.
 """
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+import psycopg
+
+from . import broker, connector, jvm, postgres, supervision
 from .config import REPO_ROOT, StackConfig
-from .procs import log
+from .errors import StackError
+from .procs import log, port_open
+
+READY_TIMEOUT = 300  # seconds before the wait says what is still missing (it keeps waiting)
+PROGRESS_EVERY = 10  # seconds between "waiting for ..." lines
+
+
+def ports(cfg: StackConfig) -> dict[str, tuple[str, int, str]]:
+    """What listens where, and the variable that moves it."""
+    kafka_host, kafka_port = broker.host_port(cfg.kafka_bootstrap)
+    return {
+        "PostgreSQL": (cfg.db_host, cfg.db_port, "ORDERS_DB_PORT"),
+        "Kafka": (kafka_host, kafka_port, "KAFKA_BOOTSTRAP_SERVERS"),
+        "Kafka's controller": (kafka_host, cfg.kafka_controller_port, "KAFKA_CONTROLLER_PORT"),
+        "Kafka Connect": (cfg.connect_host, cfg.connect_port, "CONNECT_PORT"),
+        "the web app": (cfg.web_host, cfg.web_port, "WEB_PORT"),
+        "the payment gateway simulator": (cfg.gateway_host, cfg.gateway_port, "GATEWAY_PORT"),
+    }
+
+
+def prepare(cfg: StackConfig) -> None:
+    """Everything that must happen once, before the processes start; StackError names the fix."""
+    if supervision.running(cfg):
+        raise StackError(f"a pipeline is already running for {cfg.data_dir}; see `make status`")
+    for what, (host, port, variable) in ports(cfg).items():
+        if port_open(host, port):
+            raise StackError(f"port {port} ({what}) is already in use on {host}: stop what holds it, "
+                             f"or move {what} with {variable}=...")
+    jvm.check_java()
+    jvm.resolve(cfg)
+    postgres.bin_dir()
+    if postgres.init_cluster(postgres.cluster_dir(cfg)):
+        log("run", f"a new PostgreSQL cluster in {postgres.cluster_dir(cfg)}")
+    broker.format_storage(cfg)
+
+
+def _die_with_parent_gently() -> None:
+    # If this command is SIGKILLed, supervisord gets SIGTERM and stops every process cleanly.
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def start_supervisor(cfg: StackConfig) -> subprocess.Popen:
+    conf = supervision.write_config(cfg)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # Its own session: a Ctrl-C in the terminal reaches this command only, which then stops the
+    # supervisor, which stops the processes in order (a terminal SIGINT to all of them at once would
+    # race the supervisor's restarts).
+    return subprocess.Popen([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)], env=env, cwd=REPO_ROOT,
+                            start_new_session=True, preexec_fn=_die_with_parent_gently)
+
+
+# -- readiness -----------------------------------------------------------------------------------
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def _database_ready(cfg: StackConfig) -> bool:
+    try:
+        with psycopg.connect(cfg.db_dsn, connect_timeout=2):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _connector_running(cfg: StackConfig) -> bool:
+    status = connector.fetch_status(cfg.connect_url, connector.load_definition()["name"])
+    return bool(status and status["connector"]["state"] == "RUNNING" and status.get("tasks")
+                and all(t["state"] == "RUNNING" for t in status["tasks"]))
+
+
+class GroupProbe:
+    """Whether each consumer service's group is stable with at least one member.
+
+    One admin client for the probe's life: librdkafka aborts the process when a client is destroyed
+    with a request still in flight, and futures of a client that is gone never complete."""
+
+    def __init__(self, cfg: StackConfig) -> None:
+        from confluent_kafka.admin import AdminClient
+
+        from consumers.__main__ import SERVICES
+        from consumers.runtime import group_name
+
+        self.groups = {group_name(s): s for s in SERVICES}
+        self.admin = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap, "log_level": 0})
+
+    def joined(self) -> dict[str, bool]:
+        from confluent_kafka import ConsumerGroupState
+
+        joined = dict.fromkeys(self.groups.values(), False)
+        futures = self.admin.describe_consumer_groups(list(self.groups), request_timeout=5)
+        for group, future in futures.items():
+            try:
+                description = future.result()  # bounded by request_timeout
+            except Exception:  # noqa: BLE001 - the broker or its group coordinator is not up yet
+                continue
+            joined[self.groups[group]] = description.state == ConsumerGroupState.STABLE and bool(description.members)
+        return joined
+
+
+def readiness_checks(cfg: StackConfig) -> dict[str, Callable[[], bool]]:
+    """What "ready" means, in the order it usually comes true; each check is cheap and bounded."""
+    groups = GroupProbe(cfg)
+    return {
+        "PostgreSQL": lambda: _database_ready(cfg),
+        "Kafka": lambda: broker.reachable(cfg),
+        "the API": lambda: _http_ok(f"http://{cfg.web_host}:{cfg.web_port}/admin/login/"),
+        "the connector": lambda: _connector_running(cfg),
+        "the payment gateway": lambda: port_open(cfg.gateway_host, cfg.gateway_port),
+        "the consumers": lambda: all(groups.joined().values()),
+    }
+
+
+def pending(checks: dict[str, Callable[[], bool]]) -> list[str]:
+    """The checks not passed yet; a check is only tried once all before it passed (the consumers'
+    groups are not asked for before Kafka answers)."""
+    missing = []
+    for name, ready in checks.items():
+        if missing or not ready():
+            missing.append(name)
+    return missing
+
+
+def api_token(cfg: StackConfig) -> str:
+    from orders_site.catalog.demo import DEMO_USER
+
+    with psycopg.connect(cfg.db_dsn, connect_timeout=2) as conn:
+        row = conn.execute("SELECT t.key FROM authtoken_token t JOIN auth_user u ON u.id = t.user_id "
+                           "WHERE u.username = %s", (DEMO_USER,)).fetchone()
+    return row[0] if row else "(no demo user: ORDERS_DEMO_DATA=0)"
+
+
+def ready_block(cfg: StackConfig, seconds: float) -> str:
+    from orders_site.catalog.demo import DEMO_PASSWORD, DEMO_USER
+
+    web = f"http://{cfg.web_host}:{cfg.web_port}"
+    rows = [
+        ("API", f"{web}/api/   (docs {web}/api/docs/)"),
+        ("Admin", f"{web}/admin/   user {DEMO_USER}   password {DEMO_PASSWORD}"),
+        ("API token", f"Authorization: Token {api_token(cfg)}"),
+        ("Gateway", f"http://{cfg.gateway_host}:{cfg.gateway_port}/v1/ledger   (payment simulator)"),
+        ("Kafka", f"{cfg.kafka_bootstrap}   Kafka Connect {cfg.connect_url}"),
+        ("PostgreSQL", f"{cfg.db_host}:{cfg.db_port}   database {cfg.db_name}   user {cfg.db_user}"),
+        ("Logs", f"{cfg.log_dir}/   status: make status   stop: Ctrl-C"),
+    ]
+    title = f" ready in {seconds:.1f} s "
+    return "\n".join([f"{title:=^78}", *(f"  {k:<11}{v}" for k, v in rows), "=" * 78])
+
+
+# -- the terminal -------------------------------------------------------------------------------
+@contextmanager
+def terminal_foreground() -> Iterator[None]:
+    """Make this process group the terminal's foreground group while the stack runs.
+
+    A Ctrl-C then reaches this command alone, not `make`, which would otherwise report
+    "*** Error 130" / "Interrupt" however cleanly the pipeline stopped."""
+    fd = sys.stdin.fileno() if sys.stdin and sys.stdin.isatty() else None
+    if fd is None:
+        yield
+        return
+    original = os.tcgetpgrp(fd)
+    previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # allowed to take the terminal
+    try:
+        if os.getpgrp() != os.getpid():
+            os.setpgid(0, 0)
+        os.tcsetpgrp(fd, os.getpgrp())
+        yield
+    finally:
+        try:
+            os.tcsetpgrp(fd, original)
+        except OSError:
+            pass
+        signal.signal(signal.SIGTTOU, previous)
 
 
 def main(cfg: StackConfig) -> int:
+    started = time.monotonic()
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    first = not (cfg.pg_data / "PG_VERSION").exists()
-    log("run", ("first run: a new data directory " if first else "reusing the data in ") + str(cfg.data_dir))
-    log("run", f"API    http://{cfg.web_host}:{cfg.web_port}/api/   docs /api/docs/")
-    log("run", f"Admin  http://{cfg.web_host}:{cfg.web_port}/admin/   user: demo   password: demo-password")
-    log("run", f"Payment gateway simulator  http://{cfg.gateway_host}:{cfg.gateway_port}/v1/ledger")
-    log("run", f"Kafka  {cfg.kafka_bootstrap}   Kafka Connect REST {cfg.connect_url}   Postgres {cfg.db_host}:{cfg.db_port}")
-    log("run", "Ctrl-C stops everything")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    # Put the virtualenv's python first so the Procfile's plain `python` is this interpreter.
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    os.chdir(REPO_ROOT)
-    argv = [sys.executable, "-m", "honcho", "start", "-f", str(REPO_ROOT / "Procfile")]
-    os.execve(sys.executable, argv, env)
-    return 0  # unreachable
+    log("run", f"data directory {cfg.data_dir}")
+    prepare(cfg)
+    stop_requested = False
+
+    def request_stop(_signum, _frame) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    with terminal_foreground():
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        follower = supervision.LogFollower(cfg)
+        supervisor = start_supervisor(cfg)
+        try:
+            code = _watch(cfg, supervisor, started, lambda: stop_requested, follower)
+        finally:
+            if supervisor.poll() is None:
+                log("run", "stopping every process")
+                supervisor.terminate()
+                try:
+                    supervisor.wait(90)
+                except subprocess.TimeoutExpired:
+                    supervisor.kill()
+                    supervisor.wait()
+    log("run", "stopped")
+    return code
+
+
+def _watch(cfg: StackConfig, supervisor: subprocess.Popen, started: float, stop: Callable[[], bool],
+           follower: supervision.LogFollower) -> int:
+    checks = readiness_checks(cfg)
+    announced = False
+    last_progress = time.monotonic()
+    while not stop():
+        for line in follower.new_lines():
+            # Before "ready", only trouble is worth a line: every process is spawned once anyway.
+            if announced or not line.startswith("spawned: "):
+                log("supervisor", line)
+        if supervisor.poll() is not None:
+            log("run", f"the supervisor exited (code {supervisor.returncode}); see {supervision.supervisord_log(cfg)}")
+            return 1
+        if not announced:
+            missing = pending(checks)
+            elapsed = time.monotonic() - started
+            if not missing:
+                print(ready_block(cfg, elapsed), flush=True)
+                announced = True
+            elif time.monotonic() - last_progress >= PROGRESS_EVERY:
+                last_progress = time.monotonic()
+                hint = f"; logs in {cfg.log_dir}" if elapsed > READY_TIMEOUT else ""
+                log("run", f"waiting for {', '.join(missing)} ({elapsed:.0f} s){hint}")
+        time.sleep(0.5)
+    return 0

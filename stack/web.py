@@ -10,8 +10,8 @@ from . import postgres
 
 
 def serve(cfg: StackConfig) -> int:
-    postgres.wait_ready(cfg, timeout=120)  # the server; the database may still be being created
-    postgres.ensure_database(cfg)
+    postgres.wait_ready(cfg, timeout=120)
+    postgres.ensure_database(cfg)  # the one place a running stack creates it
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_site.settings")
     import django
     from django.core.management import call_command
@@ -25,7 +25,7 @@ def serve(cfg: StackConfig) -> int:
     log("web", f"Admin    http://{cfg.web_host}:{cfg.web_port}/admin/")
     workers = os.environ.get("WEB_WORKERS", "2")
     threads = os.environ.get("WEB_THREADS", "4")
-    # exec: gunicorn becomes this process, so honcho's signals reach it directly.
+    # exec: gunicorn becomes this process, so the supervisor's signals reach it directly.
     argv = [sys.executable, "-m", "gunicorn", "orders_site.wsgi:application",
             "--bind", f"{cfg.web_host}:{cfg.web_port}", "--workers", workers, "--threads", threads,
             "--worker-class", "gthread", "--access-logfile", "-" if os.environ.get("WEB_ACCESS_LOG") else "/dev/null",

@@ -1,4 +1,4 @@
-"""The whole embedded stack for end-to-end tests: real Postgres, Tansu, Kafka Connect + Debezium,
+"""The whole embedded stack for end-to-end tests: real Postgres, Apache Kafka, Kafka Connect + Debezium,
 consumer processes. Started once per session on free ports, against pytest-django's test database.
 
 E2E tests commit for real (they must: Debezium only sees committed WAL), so they use the `e2e`
@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from stack.harness import EmbeddedStack, free_port
+from stack.harness import EmbeddedStack, on_free_ports
 
 from .saga_helpers import CONSUMERS
 
@@ -23,8 +23,7 @@ def e2e_stack(pg_stack: EmbeddedStack, django_db_setup, django_db_blocker) -> It
     with django_db_blocker.unblock():
         db_name = connection.settings_dict["NAME"]
         connection.close()
-    cfg = replace(pg_stack.cfg, db_name=db_name, kafka_bootstrap=f"127.0.0.1:{free_port()}",
-                  connect_port=free_port(), web_port=free_port(), gateway_port=free_port())
+    cfg = on_free_ports(replace(pg_stack.cfg, db_name=db_name))
     stack = EmbeddedStack.create(cfg)
     stack.components["postgres"] = pg_stack["postgres"]
     try:

