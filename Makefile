@@ -9,11 +9,11 @@ STAMP  := $(VENV)/.installed
 .PHONY: run test setup status bench chaos clean-data
 
 $(STAMP): pyproject.toml
-	@command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1 && \
+	@command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1 && command -v kcat >/dev/null 2>&1 && \
 	  ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || \
-	  { echo "installing Java 17, Maven and the PostgreSQL server (Debian packages)"; \
+	  { echo "installing Java 17, Maven, kcat and the PostgreSQL server (Debian packages)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      openjdk-17-jre-headless maven postgresql-15 >/dev/null; }
+	      openjdk-17-jre-headless maven kcat postgresql-15 >/dev/null; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev,bench]'

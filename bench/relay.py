@@ -1,8 +1,7 @@
 """Relay benchmark: commit-to-Kafka latency at a steady rate, and the rate a backlog drains at.
 
 Latency is taken from the moment the writer's COMMIT returns to the moment a consumer (a child
-process, same clock) receives the record. Delivery is counted by consuming, never from the broker's
-reported watermarks, which lag on the embedded broker.
+process, same clock) receives the record. Delivery is counted by consuming, by event id.
 """
 from __future__ import annotations
 
@@ -17,14 +16,15 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from .stackup import percentile, say
 
-TARGET_P99_MS = 50.0
+TARGET_P99_MS = 25.0
+TARGET_BROKER_P99_MS = 10.0
 TARGET_DRAIN = 40_000.0
 
 
 def _receive(bootstrap: str, topic: str, stop, out) -> None:
     """Child process: consume `topic` from the beginning, sending (event id, arrival time) batches."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
-                        "enable.auto.commit": False, "fetch.wait.max.ms": 5, "fetch.min.bytes": 1})
+                        "enable.auto.commit": False})  # Kafka answers a waiting fetch on arrival
     try:
         while not stop.is_set():  # the relay creates the topic on its first event
             meta = consumer.list_topics(topic, timeout=2).topics.get(topic)
@@ -33,10 +33,15 @@ def _receive(bootstrap: str, topic: str, stop, out) -> None:
             time.sleep(0.05)
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])
         while not stop.is_set():
-            batch = []
-            for msg in consumer.consume(1000, 0.05):
-                if not msg.error():
-                    batch.append((next(v for k, v in msg.headers() if k == "id").decode(), time.time()))
+            # poll() returns on the first record (consume(n, timeout) waits out its timeout unless n
+            # records come, which would add up to that timeout to every latency); then whatever
+            # else is already there, stamped together.
+            first = consumer.poll(0.1)
+            if first is None:
+                continue
+            msgs = [first, *consumer.consume(10_000, 0)]
+            now = time.time()
+            batch = [(next(v for k, v in m.headers() if k == "id").decode(), now) for m in msgs if not m.error()]
             if batch:
                 out.put(batch)
     finally:
@@ -160,8 +165,10 @@ def measure_broker_floor(bootstrap: str, rate: float, seconds: float, warmup: fl
     receiver.wait_for(set(sent), 30)
     receiver.stop()
     latencies = sorted((receiver.arrivals[i] - t) * 1000 for i, t in sent.items() if i in receiver.arrivals)
+    p99 = round(percentile(latencies, 99), 1)
     return {"records": len(sent), "received": len(latencies), "p50_ms": round(percentile(latencies, 50), 1),
-            "p95_ms": round(percentile(latencies, 95), 1), "p99_ms": round(percentile(latencies, 99), 1)}
+            "p95_ms": round(percentile(latencies, 95), 1), "p99_ms": p99, "target_p99_ms": TARGET_BROKER_P99_MS,
+            "p99_met": bool(latencies) and p99 <= TARGET_BROKER_P99_MS}
 
 
 def warm_up(bootstrap: str, events: int = 20_000) -> None:

@@ -83,23 +83,23 @@ def _status(pid: int) -> dict[str, str]:
         return {}
 
 
-def cpu_seconds(stack) -> dict[str, float]:
-    """CPU time (user + system) each running component has used so far, its whole process tree,
-    children that exited included (a PostgreSQL backend that disconnected counts in its parent)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    used = {}
-    for name, component in stack.components.items():
-        if not component.running:
+def cpu_seconds_of(pids: list[int]) -> float:
+    """CPU time (user + system) these processes used so far, their exited children included (a
+    PostgreSQL backend that disconnected counts in its parent)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
             continue
-        ticks = 0
-        for pid in component.process_tree():
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
-        used[name] = ticks / tick
-    return used
+        ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(stack) -> dict[str, float]:
+    """CPU time each running component has used so far, its whole process tree."""
+    return {name: cpu_seconds_of(component.process_tree())
+            for name, component in stack.components.items() if component.running}
 
 
 def cpu_share(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:

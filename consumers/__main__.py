@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
 
     django.setup()
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format=f"[{args.name}] %(levelname)s %(message)s", stream=sys.stderr, force=True)
+                        format=f"%(asctime)s [{args.name}] %(levelname)s %(message)s", stream=sys.stderr, force=True)
     from django.conf import settings
 
     from .runtime import Runtime

@@ -112,6 +112,9 @@ def kafka_settings(bootstrap: str, group: str) -> dict[str, object]:
         # fetch.wait.max.ms stays at librdkafka's default (500 ms): Kafka answers a waiting fetch as
         # soon as data arrives, so a long poll costs no latency and an idle consumer almost no CPU.
         "max.poll.interval.ms": 300000,
+        # Backstop for a subscribed topic created after the subscription (librdkafka's default
+        # re-reads metadata only every 5 minutes); one small request per 10 s.
+        "topic.metadata.refresh.interval.ms": 10000,
     }
 
 
@@ -131,6 +134,15 @@ def ensure_topics(bootstrap: str, topics: list[str]) -> None:
         except KafkaException as err:
             if err.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 log.warning("could not create topic %s: %s", topic, err)
+    # A subscription made before its topic shows in this client's metadata waits for the next
+    # metadata refresh to see it (seen: a consumer deaf to a topic created a moment earlier).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        known = admin.list_topics(timeout=5).topics
+        if all(t in known and known[t].error is None and known[t].partitions for t in topics):
+            return
+        time.sleep(0.2)
+    log.warning("topics %s not visible after 30 s; subscribing anyway", ", ".join(topics))
 
 
 def claim(consumer_name: str, event: InboundEvent) -> bool:

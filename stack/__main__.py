@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     reg = sub.add_parser("register-connector", help="register connect/outbox-connector.json and wait for RUNNING")
     reg.add_argument("--url", help="Kafka Connect REST URL (default: from CONNECT_HOST/CONNECT_PORT)")
     reg.add_argument("--timeout", type=float, default=180)
+    snap = sub.add_parser("resnapshot", help="publish the whole event store again (stop, reset offsets, resume)")
+    snap.add_argument("--url", help="Kafka Connect REST URL (default: from CONNECT_HOST/CONNECT_PORT)")
     sub.add_parser("web", help="migrate, load demo data, serve the API and admin")
     sub.add_parser("gateway", help="run the payment gateway simulator (own ledger in the data dir)")
     con = sub.add_parser("consumer", help="run one consumer process")
@@ -50,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
             name = connector.load_definition()["name"]
             connector.wait_running(url, name, timeout=args.timeout)
             print(f"connector {name} RUNNING at {url}")
+            return 0
+        if args.command == "resnapshot":
+            from . import connector
+            name = connector.load_definition()["name"]
+            connector.resnapshot(args.url or cfg.connect_url, name)
+            print(f"connector {name}: snapshot taken again, streaming")
             return 0
         if args.command == "web":
             from . import web

@@ -122,3 +122,31 @@ def wait_running(url: str, name: str, timeout: float = 60, *, alive: Callable[[]
                 return
         time.sleep(0.25)
     raise StackError(f"connector {name} not RUNNING after {timeout:.0f}s; last status: {last}")
+
+
+def wait_state(url: str, name: str, state: str, timeout: float = 60) -> None:
+    """Block until the connector (not its tasks) is in `state` (RUNNING, STOPPED, PAUSED...)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fetch_status(url, name)
+        if last and last["connector"]["state"] == state:
+            return
+        time.sleep(0.25)
+    raise StackError(f"connector {name} not {state} after {timeout:.0f}s; last status: {last}")
+
+
+def resnapshot(url: str, name: str, timeout: float = 120) -> None:
+    """Make the connector publish the whole event store again, then stream on (an operator's tool
+    after topics were lost or truncated; consumers dedupe what they already applied).
+
+    Stops the connector, deletes its source offsets (Kafka Connect's offsets API) and resumes it:
+    with no offsets, snapshot.mode=initial takes a new snapshot, which reads the event store in
+    position order, so each aggregate's events reach its partition in sequence order."""
+    for method, path, ok in (("PUT", "stop", (202, 204)), ("DELETE", "offsets", (200,)), ("PUT", "resume", (202,))):
+        if path == "offsets":
+            wait_state(url, name, "STOPPED", timeout)
+        status, body = _request(method, f"{url}/connectors/{name}/{path}", timeout=30)
+        if status not in ok:
+            raise StackError(f"{method} /connectors/{name}/{path} answered {status}: {body}")
+    wait_running(url, name, timeout)

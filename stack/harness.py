@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import broker, connector
+from . import broker, connector, postgres
 from .components import CONSUMER_PROCESSES, PROCESSES
 from .config import REPO_ROOT, StackConfig
 from .errors import StackError
@@ -49,6 +49,21 @@ def stack_env(cfg: StackConfig) -> dict[str, str]:
         GATEWAY_HOST=cfg.gateway_host, GATEWAY_PORT=str(cfg.gateway_port),
         GATEWAY_URL=f"http://{cfg.gateway_host}:{cfg.gateway_port}",
     )
+
+
+def process_tree(root: int) -> list[int]:
+    """PIDs of `root` and everything under it, every thread's children included (a JVM or
+    PostgreSQL backends)."""
+    pids, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:  # the process or thread ended meanwhile
+                pass
+    return pids
 
 
 @dataclass
@@ -111,20 +126,8 @@ class Component:
         return [int(p) for p in path.read_text().split()] if path.exists() else []
 
     def process_tree(self) -> list[int]:
-        """PIDs of the launcher and everything under it, every thread's children included (a JVM or
-        PostgreSQL backends); [] when it is not running."""
-        if not self.running:
-            return []
-        pids, todo = [], [self.proc.pid]
-        while todo:
-            pid = todo.pop()
-            pids.append(pid)
-            for task in Path(f"/proc/{pid}/task").glob("*"):
-                try:
-                    todo += [int(c) for c in (task / "children").read_text().split()]
-                except OSError:  # the process or thread ended meanwhile
-                    pass
-        return pids
+        """PIDs of the launcher and everything under it; [] when it is not running."""
+        return process_tree(self.proc.pid) if self.running else []
 
     def tail(self, lines: int = 40) -> str:
         if not self.log_path.exists():
@@ -162,7 +165,8 @@ class EmbeddedStack:
 
     def start_postgres(self) -> None:
         self["postgres"].start()
-        self._await(self["postgres"], lambda: _pg_has_db(self.cfg), 90, "PostgreSQL")
+        # The server, not the application's database: in a running stack the web process creates that.
+        self._await(self["postgres"], lambda: postgres.accepts_connections(self.cfg), 90, "PostgreSQL")
 
     def start_broker(self) -> None:
         self["broker"].start()
@@ -189,21 +193,58 @@ class EmbeddedStack:
         for name in names or CONSUMER_PROCESSES:
             self[name].start()
 
-    def stop_all(self) -> None:
-        # Reverse dependency order; the database last so others can close their sessions.
+    def stop_all(self, *, keep_postgres: bool = False) -> None:
+        """Stop in reverse start order: consumers and the relay close while the broker still
+        answers (the other way round, each waits out its timeouts), the database last."""
         for name in reversed(list(self.components)):
             if name != "postgres":
                 self[name].stop()
-        self["postgres"].stop()
+        if not keep_postgres:
+            self["postgres"].stop()
 
 
-def _pg_has_db(cfg: StackConfig) -> bool:
-    try:
-        import psycopg
-        with psycopg.connect(cfg.db_dsn, connect_timeout=1):
-            return True
-    except Exception:
-        return False
+@dataclass
+class SupervisedRun:
+    """`python -m stack run` (what `make run` starts) as a child, its output collected: for tests
+    and benchmarks of the supervised stack itself."""
+
+    cfg: StackConfig
+    proc: subprocess.Popen | None = None
+    output: list[str] = field(default_factory=list)
+
+    def start(self) -> None:
+        import threading
+
+        self.output.clear()
+        self.proc = subprocess.Popen([sys.executable, "-m", "stack", "run"], env=stack_env(self.cfg), cwd=REPO_ROOT,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)
+        threading.Thread(target=lambda: self.output.extend(line.rstrip() for line in self.proc.stdout),
+                         daemon=True).start()
+
+    def text(self) -> str:
+        return "\n".join(self.output)
+
+    def wait_ready(self, timeout: float = 300) -> float:
+        """Seconds the run took to say "ready", by its own clock; StackError if it never did."""
+        import re
+
+        wait_until(lambda: "ready in" in self.text() or self.proc.poll() is not None, timeout=timeout,
+                   what="the ready block of `python -m stack run`")
+        if self.proc.poll() is not None:
+            raise StackError(f"`python -m stack run` exited with {self.proc.returncode}:\n{self.text()}")
+        return float(re.search(r"ready in ([\d.]+) s", self.text())[1])
+
+    def stop(self, timeout: float = 120) -> int:
+        """Ctrl-C, as a user would; returns the exit code."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
 
 
 def _connector_running(cfg: StackConfig, name: str) -> bool:
@@ -220,4 +261,5 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.2) -> Non
     wait_until(predicate, timeout=timeout, what=what, interval=interval)
 
 
-__all__ = ["Component", "EmbeddedStack", "free_port", "on_free_ports", "stack_env", "wait_for"]
+__all__ = ["Component", "EmbeddedStack", "SupervisedRun", "free_port", "on_free_ports", "process_tree",
+           "stack_env", "wait_for"]

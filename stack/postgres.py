@@ -111,7 +111,7 @@ def server_argv(cfg: StackConfig) -> list[str]:
     return argv
 
 
-def _can_connect(cfg: StackConfig, dbname: str = "postgres") -> bool:
+def accepts_connections(cfg: StackConfig, dbname: str = "postgres") -> bool:
     try:
         with psycopg.connect(cfg.db_dsn_for(dbname), connect_timeout=1):
             return True
@@ -121,7 +121,7 @@ def _can_connect(cfg: StackConfig, dbname: str = "postgres") -> bool:
 
 def wait_ready(cfg: StackConfig, timeout: float = 60, *, database: str = "postgres") -> None:
     """Wait until the server accepts connections to `database` (the app's once it is created)."""
-    wait_until(lambda: _can_connect(cfg, database), timeout=timeout,
+    wait_until(lambda: accepts_connections(cfg, database), timeout=timeout,
                what=f"PostgreSQL on {cfg.db_host}:{cfg.db_port}, database {database}")
 
 

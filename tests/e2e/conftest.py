@@ -31,9 +31,7 @@ def e2e_stack(pg_stack: EmbeddedStack, django_db_setup, django_db_blocker) -> It
         stack.start_relay()
         yield stack
     finally:
-        for name, component in stack.components.items():
-            if name != "postgres":
-                component.stop()
+        stack.stop_all(keep_postgres=True)  # the session's cluster, stopped by pg_stack
         # pytest-django drops the test database next; Postgres refuses while a slot points at it.
         with psycopg.connect(cfg.db_dsn, autocommit=True) as conn:
             conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "

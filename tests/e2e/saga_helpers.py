@@ -18,9 +18,10 @@ from orders_site.orders.models import Order
 from orders_site.orders.status import TERMINAL
 from orders_site.payments.models import Payment
 from orders_site.shipping.models import Delivery
+from stack.components import CONSUMER_PROCESSES
 from stack.harness import EmbeddedStack
 
-CONSUMERS = ["consumer-order", "consumer-stock", "consumer-payment", "consumer-delivery", "consumer-notification"]
+CONSUMERS = CONSUMER_PROCESSES
 
 
 def new_customer(prefix: str = "cust") -> Any:

@@ -1,4 +1,4 @@
-"""The order saga on the real stack: Postgres + Debezium + Tansu + five consumer processes + the
+"""The order saga on the real stack: Postgres + Debezium + Apache Kafka + five consumer processes + the
 gateway simulator. Each test uses its own customer and products, so tests do not interfere."""
 from __future__ import annotations
 
@@ -213,3 +213,55 @@ def test_invariants_hold_over_everything_the_e2e_session_did(saga: EmbeddedStack
         connection.close()
         time.sleep(1)
     assert [str(f) for f in findings if not f.ok] == []
+
+
+def _groups_on_the_broker(stack: EmbeddedStack) -> set[str]:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": stack.cfg.kafka_bootstrap})
+    listed = admin.list_consumer_groups(request_timeout=10).result()
+    return {g.group_id for g in listed.valid if g.group_id.startswith("orders-")}
+
+
+def test_broker_sigkill_under_saga_load_loses_nothing_and_orders_complete_soon_after(saga: EmbeddedStack) -> None:
+    # given orders flowing through the saga
+    sku = new_product(1000)
+    customers = [new_customer("broker") for _ in range(10)]
+    groups_before = _groups_on_the_broker(saga)
+    starts_before = {name: saga[name].starts for name in CONSUMERS + ["relay"]}
+    placed: list = []
+    stop = threading.Event()
+
+    def load() -> None:
+        try:
+            while not stop.is_set():
+                placed.append(checkout(customers[len(placed) % len(customers)], sku, 1).pk)
+                time.sleep(0.1)
+        finally:
+            connection.close()
+
+    loader = threading.Thread(target=load)
+    loader.start()
+    try:
+        time.sleep(3)
+        # when the broker dies without any clean-up, and orders keep coming while it is down
+        saga["broker"].kill()
+        time.sleep(3)
+        saga.start_broker()
+        back = time.monotonic()
+        time.sleep(2)
+    finally:
+        stop.set()
+        loader.join()
+    # then every order completes, within seconds of the broker's return
+    statuses = wait_final(placed, timeout=60)
+    completed_after = time.monotonic() - back
+    print(f"\nbroker SIGKILL under load: {len(placed)} orders, all final {completed_after:.1f}s after the broker's return")
+    assert set(statuses.values()) == {"DELIVERY_PREPARING"}, statuses
+    assert completed_after <= 15
+    orders = list(Order.objects.filter(pk__in=placed))
+    settle(saga, orders, sku, (1000, 1000 - len(placed), 0, len(placed)))
+    # and nothing had to start over: the same consumer groups, no process restarted
+    assert _groups_on_the_broker(saga) == groups_before
+    assert {name: saga[name].starts for name in starts_before} == starts_before
+    assert all(saga[name].running for name in starts_before)

@@ -1,4 +1,5 @@
-"""The relay launcher fails fast, naming the fix, when a precondition is missing."""
+"""The launchers fail fast, naming the fix, when a precondition is missing, and leave nothing half
+made that would break the next start."""
 from __future__ import annotations
 
 import shutil
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stack import broker, connector, postgres, relay
+from stack import broker, config, connector, jvm, postgres, relay, run
 from stack.errors import StackError
 from stack.harness import EmbeddedStack, free_port
 from stack.procs import spawn
@@ -18,7 +19,44 @@ from stack.procs import spawn
 def test_missing_java_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(StackError, match="Java is missing.*openjdk-17"):
-        relay.check_java()
+        jvm.check_java()
+
+
+def test_missing_maven_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name: None if name == "mvn" else real_which(name))
+    cfg = replace(config.load(), jars_dir=tmp_path / "jars")
+    with pytest.raises(StackError, match="Maven is missing.*maven"):
+        jvm.resolve(cfg)
+    assert not (tmp_path / "jars").exists()
+
+
+def test_a_failed_resolution_says_so_and_leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # given a manifest naming a version Maven Central does not serve
+    bad = tmp_path / "pom.xml"
+    bad.write_text(jvm.MANIFEST.read_text().replace("<kafka.version>", "<kafka.version>0.0.0-no-such-"))
+    monkeypatch.setattr(jvm, "MANIFEST", bad)
+    cfg = replace(config.load(), jars_dir=tmp_path / "jars")
+    # when the jars are resolved, then the error names the manifest, and no directory is left over
+    with pytest.raises(StackError, match="could not resolve jvm/pom.xml"):
+        jvm.resolve(cfg)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pom.xml"]
+
+
+def test_a_port_in_use_stops_the_start_naming_the_variable(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        cfg = replace(config.load(), data_dir=tmp_path, web_port=port, kafka_bootstrap=f"127.0.0.1:{free_port()}",
+                      kafka_controller_port=free_port(), connect_port=free_port(), gateway_port=free_port(),
+                      db_port=free_port())
+        with pytest.raises(StackError, match=f"port {port} \\(the web app\\) is already in use.*WEB_PORT"):
+            run.prepare(cfg)
+    # and nothing was prepared: no cluster, no Kafka log directory
+    assert not (tmp_path / "pg").exists() and not (tmp_path / "kafka").exists()
 
 
 def test_wal_level_other_than_logical_is_refused(pg_stack: EmbeddedStack) -> None:
