@@ -90,7 +90,7 @@ def resolve(cfg: StackConfig) -> Path:
 
 def java_argv(cfg: StackConfig, *, heap: str, log4j: Path, main: str, args: list[str]) -> list[str]:
     """How to start `main` on the manifest's classpath with a fixed, modest heap."""
-    return [check_java(), f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+    return [check_java(), f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC",
             "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}",
             "-cp", f"{resolve(cfg)}/*", main, *args]
 

@@ -1,4 +1,4 @@
-"""Idempotency-Key for POST /api/orders/ (IETF httpapi draft; FAILURE-MODES 8).
+"""Idempotency-Key for POST /api/orders/ (IETF httpapi draft; docs/design.md, "Checkout API").
 
 - Keys are scoped per user and live IDEMPOTENCY_KEY_TTL_HOURS (default 24 h); an expired key is
   treated as unused.

@@ -53,7 +53,7 @@ class RelayHeartbeat(models.Model):
 
 class ProcessedEvent(models.Model):
     """A consumer's inbox: inserted in the same transaction as the consumer's effect, so a
-    redelivered event hits the unique constraint and is skipped (FAILURE-MODES 2 and 9)."""
+    redelivered event hits the unique constraint and is skipped (docs/design.md, "Known failure modes")."""
 
     consumer = models.CharField(max_length=40)
     event_id = models.UUIDField()

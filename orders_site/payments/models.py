@@ -1,5 +1,5 @@
 """Payment attempts. Each is recorded before the gateway is called, so a crash mid-call leaves a row
-that reconciliation can resolve (FAILURE-MODES 7); the database refuses a second capture per order."""
+that reconciliation can resolve (docs/design.md, "Known failure modes"); the database refuses a second capture per order."""
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,4 @@
-"""Taking money for an order, exactly once in effect (FAILURE-MODES 7).
+"""Taking money for an order, exactly once in effect (docs/design.md, "Known failure modes").
 
 1. start_payment (in the consumer's transaction): record attempt 1 as PENDING, with a deterministic
    gateway idempotency key. Nothing is sent yet.
