@@ -109,6 +109,9 @@ def kafka_settings(bootstrap: str, group: str) -> dict[str, object]:
         # A SIGKILLed member's partitions move to the others (or its restarted self) after this.
         "session.timeout.ms": 6000,
         "heartbeat.interval.ms": 1500,
+        # Reconnect to a restarted broker within a second of its return (librdkafka backs off up
+        # to 10 s by default while it is away).
+        "reconnect.backoff.max.ms": 1000,
         # fetch.wait.max.ms stays at librdkafka's default (500 ms): Kafka answers a waiting fetch as
         # soon as data arrives, so a long poll costs no latency and an idle consumer almost no CPU.
         "max.poll.interval.ms": 300000,
@@ -138,7 +141,11 @@ def ensure_topics(bootstrap: str, topics: list[str]) -> None:
     # metadata refresh to see it (seen: a consumer deaf to a topic created a moment earlier).
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        known = admin.list_topics(timeout=5).topics
+        try:
+            known = admin.list_topics(timeout=5).topics
+        except KafkaException:  # the broker is still starting
+            time.sleep(1)
+            continue
         if all(t in known and known[t].error is None and known[t].partitions for t in topics):
             return
         time.sleep(0.2)

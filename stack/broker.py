@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from functools import cache
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
@@ -108,13 +109,20 @@ def argv(cfg: StackConfig) -> list[str]:
     return jvm.java_argv(cfg, heap=heap, log4j=log4j, main="kafka.Kafka", args=[str(server_properties(cfg))])
 
 
+@cache
+def _probe_client(bootstrap: str) -> AdminClient:
+    # One client per address for the process's life: librdkafka may abort a process that destroys
+    # a client with a request in flight (a timed-out probe leaves one). log_level 0: a probe of a
+    # broker still starting is expected to fail, quietly.
+    return AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+
+
 def reachable(cfg: StackConfig) -> bool:
     """True when the broker answers a metadata request (an open port alone is not enough)."""
     if not port_open(*host_port(cfg.kafka_bootstrap)):
         return False
     try:
-        # log_level 0: a probe of a broker still starting is expected to fail, quietly.
-        AdminClient({"bootstrap.servers": cfg.kafka_bootstrap, "log_level": 0}).list_topics(timeout=2)
+        _probe_client(cfg.kafka_bootstrap).list_topics(timeout=2)
         return True
     except Exception:  # confluent-kafka raises KafkaException on timeout
         return False

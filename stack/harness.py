@@ -211,6 +211,7 @@ class SupervisedRun:
     cfg: StackConfig
     proc: subprocess.Popen | None = None
     output: list[str] = field(default_factory=list)
+    _reader: object = None
 
     def start(self) -> None:
         import threading
@@ -219,8 +220,9 @@ class SupervisedRun:
         self.proc = subprocess.Popen([sys.executable, "-m", "stack", "run"], env=stack_env(self.cfg), cwd=REPO_ROOT,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True)
-        threading.Thread(target=lambda: self.output.extend(line.rstrip() for line in self.proc.stdout),
-                         daemon=True).start()
+        self._reader = threading.Thread(target=lambda: self.output.extend(line.rstrip() for line in self.proc.stdout),
+                                        daemon=True)
+        self._reader.start()
 
     def text(self) -> str:
         return "\n".join(self.output)
@@ -241,10 +243,12 @@ class SupervisedRun:
             return self.proc.returncode if self.proc else 0
         self.proc.send_signal(signal.SIGINT)
         try:
-            return self.proc.wait(timeout)
+            code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            return self.proc.wait()
+            code = self.proc.wait()
+        self._reader.join(10)  # every line it printed is in `output`
+        return code
 
 
 def _connector_running(cfg: StackConfig, name: str) -> bool:

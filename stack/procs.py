@@ -30,20 +30,6 @@ def spawn(argv: Sequence[str], *, user: str | None = None, env: dict[str, str] |
                             preexec_fn=_die_with_parent, **kwargs)
 
 
-def forward_signals(child: subprocess.Popen, translate: dict[int, int] | None = None) -> None:
-    """Pass SIGTERM/SIGINT on to `child`, optionally as another signal."""
-    translate = translate or {}
-
-    def handler(signum: int, _frame) -> None:
-        try:
-            child.send_signal(translate.get(signum, signum))
-        except ProcessLookupError:
-            pass
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-
-
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):

@@ -103,6 +103,7 @@ class Relay:
         self.name = connector.load_definition()["name"]
         self.worker: subprocess.Popen | None = None
         self._stopping = False
+        self._watching = False  # before the watch loop, a stop request ends the start-up at once
 
     def preflight(self, wait_tables: float = 120) -> None:
         jvm.check_java()
@@ -157,6 +158,7 @@ class Relay:
         signal.signal(signal.SIGINT, self._on_signal)
         self.preflight()
         self.start_worker()
+        self._watching = True
         while not self._stopping:
             try:
                 code = self.worker.wait(STATUS_EVERY)
@@ -175,6 +177,8 @@ class Relay:
 
     def _on_signal(self, _signum, _frame) -> None:
         self._stopping = True
+        if not self._watching:
+            raise SystemExit(0)  # out of whichever wait start-up is in; serve() stops the worker
         if self._worker_alive():
             self.worker.terminate()  # wakes run() from its wait
 

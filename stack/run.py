@@ -10,6 +10,7 @@ the API token. Ctrl-C stops everything and exits 0.
 from __future__ import annotations
 
 import ctypes
+import http.client
 import os
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from .config import REPO_ROOT, StackConfig
 from .errors import StackError
 from .procs import log, port_open
 
+STOP_TIMEOUT = 300  # supervisord stops the programs one after another, each within 30 s
 READY_TIMEOUT = 300  # seconds before the wait says what is still missing (it keeps waiting)
 PROGRESS_EVERY = 10  # seconds between "waiting for ..." lines
 
@@ -79,7 +81,7 @@ def _http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
             return resp.status == 200
-    except OSError:
+    except (OSError, http.client.HTTPException):  # refused, reset, or a worker restarting mid-answer
         return False
 
 
@@ -152,9 +154,12 @@ def pending(checks: dict[str, Callable[[], bool]]) -> list[str]:
 def api_token(cfg: StackConfig) -> str:
     from orders_site.catalog.demo import DEMO_USER
 
-    with psycopg.connect(cfg.db_dsn, connect_timeout=2) as conn:
-        row = conn.execute("SELECT t.key FROM authtoken_token t JOIN auth_user u ON u.id = t.user_id "
-                           "WHERE u.username = %s", (DEMO_USER,)).fetchone()
+    try:
+        with psycopg.connect(cfg.db_dsn, connect_timeout=2) as conn:
+            row = conn.execute("SELECT t.key FROM authtoken_token t JOIN auth_user u ON u.id = t.user_id "
+                               "WHERE u.username = %s", (DEMO_USER,)).fetchone()
+    except psycopg.Error as err:
+        return f"(unavailable: {err})"
     return row[0] if row else "(no demo user: ORDERS_DEMO_DATA=0)"
 
 
@@ -217,27 +222,54 @@ def main(cfg: StackConfig) -> int:
         signal.signal(signal.SIGTERM, request_stop)
         follower = supervision.LogFollower(cfg)
         supervisor = start_supervisor(cfg)
+        supervised: set[int] = set()  # every process tree the supervisor ran, for the final sweep
         try:
-            code = _watch(cfg, supervisor, started, lambda: stop_requested, follower)
+            code = _watch(cfg, supervisor, started, lambda: stop_requested, follower, supervised)
         finally:
             if supervisor.poll() is None:
                 log("run", "stopping every process")
                 supervisor.terminate()
                 try:
-                    supervisor.wait(90)
+                    supervisor.wait(STOP_TIMEOUT)
                 except subprocess.TimeoutExpired:
                     supervisor.kill()
                     supervisor.wait()
+            # A supervisor that died or was killed leaves its programs running (each has a process
+            # group of its own), holding ports the next start needs.
+            _kill_leftovers(supervised)
     log("run", "stopped")
     return code
 
 
+def _kill_leftovers(pids: set[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _record_trees(cfg: StackConfig, into: set[int]) -> None:
+    from .harness import process_tree
+
+    try:
+        for state in supervision.states(cfg):
+            if state.pid:
+                into.update(process_tree(state.pid))
+    except (OSError, Exception):  # noqa: BLE001 - the supervisor is starting or stopping
+        pass
+
+
 def _watch(cfg: StackConfig, supervisor: subprocess.Popen, started: float, stop: Callable[[], bool],
-           follower: supervision.LogFollower) -> int:
+           follower: supervision.LogFollower, supervised: set[int]) -> int:
     checks = readiness_checks(cfg)
     announced = False
     last_progress = time.monotonic()
+    last_recorded = 0.0
     while not stop():
+        if time.monotonic() - last_recorded > 5:
+            last_recorded = time.monotonic()
+            _record_trees(cfg, supervised)
         for line in follower.new_lines():
             # Before "ready", only trouble is worth a line: every process is spawned once anyway.
             if announced or not line.startswith("spawned: "):

@@ -9,11 +9,11 @@ rides out its restart. Process output goes to `<data>/logs/<process>.log`; super
 """
 from __future__ import annotations
 
-import getpass
 import hashlib
+import os
+import pwd
 import sys
 import tempfile
-import time
 import xmlrpc.client
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +52,7 @@ nodaemon=true
 ; the launcher (stack/run.py) prints the lines that matter from the log file
 silent=true
 ; whoever starts it (root on these machines); saying so keeps supervisord from warning about it
-user={getpass.getuser()}
+user={pwd.getpwuid(os.geteuid()).pw_name}
 logfile={supervisord_log(cfg)}
 logfile_maxbytes=10MB
 logfile_backups=2
@@ -181,9 +181,3 @@ class LogFollower:
         self.offset += len(complete.encode())
         return [line.split(" ", 3)[3] if line.count(" ") >= 3 else line
                 for line in complete.splitlines() if any(k in line for k in self.NOTEWORTHY)]
-
-
-def wait_stopped(cfg: StackConfig, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while running(cfg) and time.monotonic() < deadline:
-        time.sleep(0.2)

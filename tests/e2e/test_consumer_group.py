@@ -16,9 +16,8 @@ from .saga_helpers import books_balance, checkout, new_customer, new_product, wa
 pytestmark = pytest.mark.e2e
 
 
-def _assignment(stack: EmbeddedStack, group: str) -> list[int]:
+def _assignment(admin: AdminClient, group: str) -> list[int]:
     """Partitions held by each member of a stable group ([] while it rebalances)."""
-    admin = AdminClient({"bootstrap.servers": stack.cfg.kafka_bootstrap})
     description = admin.describe_consumer_groups([group], request_timeout=10)[group].result()
     if description.state != ConsumerGroupState.STABLE:
         return []
@@ -32,15 +31,19 @@ def _processed(component: Component) -> int:
 
 def test_two_members_share_the_work_and_the_survivor_takes_over(saga: EmbeddedStack) -> None:
     group = group_name("notification")
+    admin = AdminClient({"bootstrap.servers": saga.cfg.kafka_bootstrap})
+    total = len(admin.list_topics("shop.order.events", timeout=10).topics["shop.order.events"].partitions)
     first = saga["consumer-notification"]
     second = Component("consumer-notification-2", ["consumer", "notification"], first.env,
                        first.log_path.with_name("consumer-notification-2.log"))
     second.start()
     try:
         # given a second live member of the notification service's group: both hold partitions
-        wait_for(lambda: len(_assignment(saga, group)) == 2 and 0 not in _assignment(saga, group), 60,
-                 "two members with partitions each")
-        total = sum(_assignment(saga, group))
+        def shared() -> bool:
+            held = _assignment(admin, group)
+            return len(held) == 2 and 0 not in held and sum(held) == total
+
+        wait_for(shared, 60, "two members with partitions each")
         # when orders flow, each member handles those of its partitions
         sku = new_product(100)
         orders = [checkout(new_customer("group"), sku, 1) for _ in range(24)]
@@ -50,7 +53,7 @@ def test_two_members_share_the_work_and_the_survivor_takes_over(saga: EmbeddedSt
         wait_for(lambda: _processed(second) > 0, 10, "the second member to have handled some of them")
         # and when the second dies without a word, the first takes every partition over
         second.kill()
-        wait_for(lambda: _assignment(saga, group) == [total], 60, "the survivor to hold every partition")
+        wait_for(lambda: _assignment(admin, group) == [total], 60, "the survivor to hold every partition")
         more = [checkout(new_customer("group"), sku, 1) for _ in range(8)]
         assert set(wait_final([o.pk for o in more]).values()) == {"DELIVERY_PREPARING"}
         # then every order got exactly one notification, whoever sent it

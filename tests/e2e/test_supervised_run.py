@@ -92,13 +92,16 @@ def test_a_first_start_where_only_root_can_enter_says_ready_once(pipeline: Runni
 def test_a_sigkilled_process_is_restarted_and_the_saga_goes_on(pipeline: RunningPipeline, name: str) -> None:
     # given the pipeline running; when one process dies without any clean-up
     supervised = "relay" if name == "relay-worker" else name
-    victim = pipeline.pid(supervised)
+    before = pipeline.pid(supervised)
+    exits = pipeline.text().count(f"exited: {supervised} ")
+    victim = before
     if name == "relay-worker":  # the JVM under the relay launcher, which must notice at once
-        victim = int(Path(f"/proc/{victim}/task/{victim}/children").read_text().split()[0])
+        victim = int(Path(f"/proc/{before}/task/{before}/children").read_text().split()[0])
     os.kill(victim, signal.SIGKILL)
     # then the supervisor says so and starts it again, the others keep running
-    wait_for(lambda: f"exited: {supervised} " in pipeline.text(), 10, f"the supervisor's line about {supervised}")
-    wait_for(lambda: any(s.name == supervised and s.state == "RUNNING" and s.pid != victim
+    wait_for(lambda: pipeline.text().count(f"exited: {supervised} ") > exits, 10,
+             f"the supervisor's line about {supervised}")
+    wait_for(lambda: any(s.name == supervised and s.state == "RUNNING" and s.pid != before
                          for s in supervision.states(pipeline.cfg)), 60, f"{supervised} to run again")
     others = [s for s in supervision.states(pipeline.cfg) if s.name != supervised]
     assert all(s.state == "RUNNING" for s in others), others
