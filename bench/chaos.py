@@ -158,11 +158,15 @@ def run_chaos(stack: EmbeddedStack, *, seconds: float, rate: float, fault_every:
     load.start()
     started = time.monotonic()
     schedule: list[str] = []
-    while time.monotonic() - started < seconds:
+    first_round_done = False
+    # At least one whole round, however long the faults take (a JVM broker's restart is seconds):
+    # every kind is injected once even when `seconds` is short.
+    while time.monotonic() - started < seconds or not first_round_done:
         time.sleep(random.uniform(0.5, 1.5) * fault_every)
         if not schedule:  # every kind once per round, in a fresh random order
             schedule = random.sample(kinds or FAULT_KINDS, len(kinds or FAULT_KINDS))
         kind = schedule.pop()
+        first_round_done = first_round_done or (not schedule)
         say(f"  fault: {kind} (orders placed so far: {len(load.placed)})")
         try:
             inject(stack, kind)

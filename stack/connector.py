@@ -95,6 +95,13 @@ def fetch_status(url: str, name: str) -> dict[str, Any] | None:
     return body if status == 200 else None
 
 
+def is_running(url: str, name: str) -> bool:
+    """Whether the connector and every one of its tasks are RUNNING (False when unknown)."""
+    status = fetch_status(url, name)
+    return bool(status and status["connector"]["state"] == "RUNNING" and status.get("tasks")
+                and all(t["state"] == "RUNNING" for t in status["tasks"]))
+
+
 def task_failure(status: dict[str, Any]) -> str | None:
     """The first failed connector/task trace, or None when nothing failed."""
     if status["connector"]["state"] == "FAILED":

@@ -175,7 +175,7 @@ class EmbeddedStack:
     def start_relay(self) -> None:
         self["relay"].start()
         name = connector.load_definition()["name"]
-        self._await(self["relay"], lambda: _connector_running(self.cfg, name), 240,
+        self._await(self["relay"], lambda: connector.is_running(self.cfg.connect_url, name), 240,
                     "the relay's connector to be RUNNING")
 
     def start_web(self) -> None:
@@ -249,15 +249,6 @@ class SupervisedRun:
             code = self.proc.wait()
         self._reader.join(10)  # every line it printed is in `output`
         return code
-
-
-def _connector_running(cfg: StackConfig, name: str) -> bool:
-    try:
-        status = connector.fetch_status(cfg.connect_url, name)
-    except OSError:
-        return False
-    return bool(status and status["connector"]["state"] == "RUNNING" and status.get("tasks")
-                and all(t["state"] == "RUNNING" for t in status["tasks"]))
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.2) -> None:

@@ -15,9 +15,9 @@ from .errors import StackError
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    # If the launcher is SIGKILLed, its child must not live on as an orphan holding the port.
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """In a child before exec: get `sig` when the parent dies, so no orphan holds a port."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
 
 
 def spawn(argv: Sequence[str], *, user: str | None = None, env: dict[str, str] | None = None,
@@ -27,7 +27,7 @@ def spawn(argv: Sequence[str], *, user: str | None = None, env: dict[str, str] |
     if user is not None:
         kwargs.update(user=user, group=user, extra_groups=[])
     return subprocess.Popen(list(argv), env=env, stdout=stdout, stderr=stderr, cwd=cwd,
-                            preexec_fn=_die_with_parent, **kwargs)
+                            preexec_fn=die_with_parent, **kwargs)
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:

@@ -9,7 +9,6 @@ the API token. Ctrl-C stops everything and exits 0.
 """
 from __future__ import annotations
 
-import ctypes
 import http.client
 import os
 import signal
@@ -25,7 +24,7 @@ import psycopg
 from . import broker, connector, jvm, postgres, supervision
 from .config import REPO_ROOT, StackConfig
 from .errors import StackError
-from .procs import log, port_open
+from .procs import die_with_parent, log, port_open
 
 STOP_TIMEOUT = 300  # supervisord stops the programs one after another, each within 30 s
 READY_TIMEOUT = 300  # seconds before the wait says what is still missing (it keeps waiting)
@@ -61,11 +60,6 @@ def prepare(cfg: StackConfig) -> None:
     broker.format_storage(cfg)
 
 
-def _die_with_parent_gently() -> None:
-    # If this command is SIGKILLed, supervisord gets SIGTERM and stops every process cleanly.
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def start_supervisor(cfg: StackConfig) -> subprocess.Popen:
     conf = supervision.write_config(cfg)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -73,7 +67,9 @@ def start_supervisor(cfg: StackConfig) -> subprocess.Popen:
     # supervisor, which stops the processes in order (a terminal SIGINT to all of them at once would
     # race the supervisor's restarts).
     return subprocess.Popen([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)], env=env, cwd=REPO_ROOT,
-                            start_new_session=True, preexec_fn=_die_with_parent_gently)
+                            start_new_session=True,
+                            # if this command is SIGKILLed, supervisord gets SIGTERM and stops every process
+                            preexec_fn=lambda: die_with_parent(signal.SIGTERM))
 
 
 # -- readiness -----------------------------------------------------------------------------------
@@ -83,20 +79,6 @@ def _http_ok(url: str) -> bool:
             return resp.status == 200
     except (OSError, http.client.HTTPException):  # refused, reset, or a worker restarting mid-answer
         return False
-
-
-def _database_ready(cfg: StackConfig) -> bool:
-    try:
-        with psycopg.connect(cfg.db_dsn, connect_timeout=2):
-            return True
-    except psycopg.OperationalError:
-        return False
-
-
-def _connector_running(cfg: StackConfig) -> bool:
-    status = connector.fetch_status(cfg.connect_url, connector.load_definition()["name"])
-    return bool(status and status["connector"]["state"] == "RUNNING" and status.get("tasks")
-                and all(t["state"] == "RUNNING" for t in status["tasks"]))
 
 
 class GroupProbe:
@@ -132,10 +114,10 @@ def readiness_checks(cfg: StackConfig) -> dict[str, Callable[[], bool]]:
     """What "ready" means, in the order it usually comes true; each check is cheap and bounded."""
     groups = GroupProbe(cfg)
     return {
-        "PostgreSQL": lambda: _database_ready(cfg),
+        "PostgreSQL": lambda: postgres.accepts_connections(cfg, cfg.db_name),
         "Kafka": lambda: broker.reachable(cfg),
         "the API": lambda: _http_ok(f"http://{cfg.web_host}:{cfg.web_port}/admin/login/"),
-        "the connector": lambda: _connector_running(cfg),
+        "the connector": lambda: connector.is_running(cfg.connect_url, connector.load_definition()["name"]),
         "the payment gateway": lambda: port_open(cfg.gateway_host, cfg.gateway_port),
         "the consumers": lambda: all(groups.joined().values()),
     }
