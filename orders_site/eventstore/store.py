@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import Max
 from django.utils import timezone
 
+from .cause import Cause
 from .models import StoredEvent
 
 
@@ -29,6 +30,9 @@ class NewEvent:
     causation_id: uuid.UUID | None = None
     event_id: uuid.UUID | None = None
     occurred_at: datetime | None = None
+    # The aggregate's next version when the writer tracks it (holds the aggregate's row locked);
+    # None: read from the store at append time.
+    sequence: int | None = None
 
 
 def _require_transaction() -> None:
@@ -53,11 +57,13 @@ def append_event(event: NewEvent, *, sequence: int | None = None) -> StoredEvent
     writers that pick the same sequence collide on the unique constraint (IntegrityError), by design.
     """
     _require_transaction()
+    if sequence is None:
+        sequence = event.sequence or next_sequence(event.aggregate_type, event.aggregate_id)
     return StoredEvent.objects.create(
         event_id=event.event_id or uuid.uuid4(),
         aggregate_type=event.aggregate_type,
         aggregate_id=event.aggregate_id,
-        sequence=sequence if sequence is not None else next_sequence(event.aggregate_type, event.aggregate_id),
+        sequence=sequence,
         event_type=event.event_type,
         schema_fingerprint=event.schema_fingerprint,
         occurred_at=event.occurred_at or timezone.now(),
@@ -75,7 +81,48 @@ def fetch_events(aggregate_type: str, aggregate_id: str, *, until: datetime | No
     return list(qs.order_by("sequence"))
 
 
-__all__ = ["NewEvent", "OutsideTransaction", "append_event", "fetch_events", "next_sequence"]
+def append_events(events: list[NewEvent]) -> None:
+    """Append many events in one statement, in list order. Requires: an enclosing transaction.atomic().
+
+    Events without a sequence get their aggregate's next ones, read for every aggregate of the list
+    in one query and counted on in list order, so the sequences stay gapless per aggregate. As with
+    append_event, two writers that pick the same sequence collide on the unique constraint.
+    """
+    _require_transaction()
+    if not events:
+        return
+    keys = sorted({(e.aggregate_type, e.aggregate_id) for e in events if e.sequence is None})
+    latest: dict[tuple[str, str], int] = {}
+    with connection.cursor() as cur:
+        if keys:
+            cur.execute(
+                "SELECT s.aggregate_type, s.aggregate_id, (SELECT max(sequence) FROM event_store e"
+                "  WHERE e.aggregate_type = s.aggregate_type AND e.aggregate_id = s.aggregate_id)"
+                " FROM unnest(%s::text[], %s::text[]) AS s(aggregate_type, aggregate_id)",
+                [[k[0] for k in keys], [k[1] for k in keys]])
+            latest = {(t, a): m or 0 for t, a, m in cur.fetchall()}
+        rows = []
+        now = timezone.now()
+        for e in events:
+            sequence = e.sequence
+            if sequence is None:
+                key = (e.aggregate_type, e.aggregate_id)
+                latest[key] = sequence = latest[key] + 1
+            rows.append((e.event_id or uuid.uuid4(), e.aggregate_type, e.aggregate_id, sequence, e.event_type,
+                         e.schema_fingerprint, e.occurred_at or now, e.correlation_id, e.causation_id, e.payload))
+        columns = list(zip(*rows))
+        cur.execute(
+            "INSERT INTO event_store (event_id, aggregate_type, aggregate_id, sequence, event_type,"
+            " schema_fingerprint, occurred_at, correlation_id, causation_id, payload)"
+            " SELECT a, b, c, d, e, f, g, h, i, j FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::int[],"
+            " %s::text[], %s::text[], %s::timestamptz[], %s::uuid[], %s::uuid[], %s::bytea[])"
+            # positions are handed out in list order: the relay publishes in position order
+            " WITH ORDINALITY AS u(a, b, c, d, e, f, g, h, i, j, n) ORDER BY n",
+            [list(c) for c in columns])
+
+
+__all__ = ["NewEvent", "OutsideTransaction", "append_event", "append_events", "fetch_events", "new_event",
+           "next_sequence", "record_event"]
 
 
 def record_event(event_type: str, aggregate_id: str, record: dict, *, correlation_id: uuid.UUID,
@@ -86,10 +133,27 @@ def record_event(event_type: str, aggregate_id: str, record: dict, *, correlatio
     Requires: an enclosing transaction.atomic(). Raises avro.SchemaError when the record does not
     match its schema, before anything is written.
     """
+    return append_event(new_event(event_type, aggregate_id, record, correlation_id=correlation_id,
+                                  causation_id=causation_id, occurred_at=occurred_at), sequence=sequence)
+
+
+def new_event(event_type: str, aggregate_id: str, record: dict, *, correlation_id: uuid.UUID,
+              causation_id: uuid.UUID | None = None, sequence: int | None = None,
+              occurred_at: datetime | None = None) -> NewEvent:
+    """`record` encoded with the event type's current Avro schema, ready for append_event(s).
+
+    Raises avro.SchemaError when the record does not match its schema.
+    """
     from . import avro  # local: keeps this module importable by tools that only read events
 
     encoded = avro.encode(event_type, record)
-    return append_event(NewEvent(
-        aggregate_type=avro.aggregate_of(event_type), aggregate_id=aggregate_id, event_type=event_type,
-        payload=encoded.payload, schema_fingerprint=encoded.fingerprint, correlation_id=correlation_id,
-        causation_id=causation_id, occurred_at=occurred_at), sequence=sequence)
+    return NewEvent(aggregate_type=avro.aggregate_of(event_type), aggregate_id=aggregate_id, event_type=event_type,
+                    payload=encoded.payload, schema_fingerprint=encoded.fingerprint, correlation_id=correlation_id,
+                    causation_id=causation_id, occurred_at=occurred_at, sequence=sequence)
+
+
+def new_caused_event(event_type: str, aggregate_id: str, record: dict, cause: Cause, *,
+                     sequence: int | None = None, occurred_at: datetime | None = None) -> NewEvent:
+    """new_event with correlation and causation taken from `cause`."""
+    return new_event(event_type, aggregate_id, record, correlation_id=cause.correlation_id,
+                     causation_id=cause.event_id, sequence=sequence, occurred_at=occurred_at)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
+
 from orders_site.eventstore import avro
 from orders_site.eventstore.models import StoredEvent
 
@@ -109,11 +111,19 @@ def insert(state: OrderState) -> Order:
     return order
 
 
-def update(state: OrderState) -> None:
-    """Write an existing order's changed fields. Requires: the transaction that appended the event."""
-    Order.objects.filter(pk=state.order_id).update(
-        status=state.status.value, status_reason=state.status_reason, version=state.version,
-        updated_at=state.updated_at)
+def update_many(states: list[OrderState]) -> None:
+    """Write existing orders' changed fields in one statement. Requires: the transaction that
+    appended their events (and holds their rows locked)."""
+    if not states:
+        return
+    with connection.cursor() as cur:
+        cur.execute(
+            "UPDATE orders SET status = v.status, status_reason = v.reason, version = v.version,"
+            " updated_at = v.updated_at"
+            " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::int[], %s::timestamptz[])"
+            "  AS v(id, status, reason, version, updated_at) WHERE orders.id = v.id",
+            [[s.order_id for s in states], [s.status.value for s in states], [s.status_reason for s in states],
+             [s.version for s in states], [s.updated_at for s in states]])
 
 
 def upsert(state: OrderState) -> None:
