@@ -62,10 +62,6 @@ class FakeConsumer:
             return None
         return self.queue.pop(0)
 
-    def consume(self, num_messages: int, timeout: float) -> list[Any]:
-        taken, self.queue = self.queue[:num_messages], self.queue[num_messages:]
-        return taken
-
     def store_offsets(self, *, offsets: list[Any]) -> None:
         for tp in offsets:
             self.stored[(tp.topic, tp.partition)] = tp.offset
