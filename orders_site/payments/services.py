@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from orders_site.eventstore.cause import Cause
@@ -124,9 +124,24 @@ def settle_all(results: list[tuple[uuid.UUID, ChargeResult]]) -> None:
                 continue
             payment.updated_at = now
             changed.append(payment)
-        Payment.objects.bulk_update(changed, ["status", "gateway_transaction_id", "decline_code", "failure_reason",
-                                              "updated_at"])
+        _write_outcomes(changed)
         append_events(events)
+
+
+def _write_outcomes(payments: list[Payment]) -> None:
+    """One UPDATE for the settled payments (Django's bulk_update builds a CASE per row and column,
+    which cost more CPU than the rest of a settle)."""
+    if not payments:
+        return
+    with connection.cursor() as cur:
+        cur.execute(
+            "UPDATE payments SET status = v.status, gateway_transaction_id = v.txn, decline_code = v.code,"
+            " failure_reason = v.reason, updated_at = v.at"
+            " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])"
+            "  AS v(id, status, txn, code, reason, at) WHERE payments.id = v.id",
+            [[p.pk for p in payments], [p.status for p in payments], [p.gateway_transaction_id for p in payments],
+             [p.decline_code for p in payments], [p.failure_reason for p in payments],
+             [p.updated_at for p in payments]])
 
 
 def settle(payment_id: uuid.UUID, result: ChargeResult) -> None:
