@@ -193,7 +193,7 @@ def run_chaos(stack: EmbeddedStack, *, seconds: float, rate: float, fault_every:
     while True:  # a relay still recovering from the last fault may need a little longer
         connection.close()
         findings = check_all(bootstrap=stack.cfg.kafka_bootstrap, gateway_url=gateway_url,
-                             stuck_after=timedelta(seconds=0))
+                             stuck_after=timedelta(seconds=0), published_settle=timedelta(0))
         failed = [f for f in findings if not f.ok]
         if not failed or time.monotonic() - settle_started > settle_timeout:
             break
