@@ -16,6 +16,11 @@ class RuntimeConfig:
     poll_timeout: float = 0.5
     max_attempts: int = 5  # failures of one event, alone in its batch, before it is dead-lettered
     retry_backoff_max: float = 5.0
+    # How long the broker may hold a fetch to gather `fetch_min_bytes` (librdkafka's defaults: 500 ms,
+    # 1 byte, i.e. answer as soon as anything arrives). Larger values trade a little latency per hop
+    # for fewer, fuller fetches: less CPU in the broker and in the consumer (docs/benchmarks.md).
+    fetch_wait_ms: int = 500
+    fetch_min_bytes: int = 1
     # Same partition count as the relay's topic.creation settings, so keys land where they would.
     topic_partitions: int = 4
     topic_replication: int = 1
@@ -34,6 +39,8 @@ class RuntimeConfig:
             batch_max=int(env("CONSUMER_BATCH_MAX") or 500),
             poll_timeout=float(env("CONSUMER_POLL_TIMEOUT") or 0.5),
             max_attempts=int(env("CONSUMER_MAX_ATTEMPTS") or 5),
+            fetch_wait_ms=int(env("CONSUMER_FETCH_WAIT_MS") or 500),
+            fetch_min_bytes=int(env("CONSUMER_FETCH_MIN_BYTES") or 1),
             topic_partitions=int(env("ORDERS_TOPIC_PARTITIONS") or 4),
             topic_replication=int(env("ORDERS_TOPIC_REPLICATION_FACTOR") or 1),
         )

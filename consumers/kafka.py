@@ -49,8 +49,10 @@ def consumer_settings(cfg: RuntimeConfig, group: str) -> dict[str, object]:
         # Reconnect to a restarted broker within a second of its return (librdkafka backs off up
         # to 10 s by default while it is away).
         "reconnect.backoff.max.ms": 1000,
-        # fetch.wait.max.ms stays at librdkafka's default (500 ms): Kafka answers a waiting fetch as
-        # soon as data arrives, so a long poll costs no latency and an idle consumer almost no CPU.
+        # Long polls: Kafka answers a waiting fetch once fetch.min.bytes have arrived or after
+        # fetch.wait.max.ms, so an idle consumer costs almost no CPU (RuntimeConfig explains the trade).
+        "fetch.wait.max.ms": cfg.fetch_wait_ms,
+        "fetch.min.bytes": cfg.fetch_min_bytes,
         "max.poll.interval.ms": 300000,
         # Backstop for a subscribed topic created after the subscription (librdkafka's default
         # re-reads metadata only every 5 minutes); one small request per 10 s.

@@ -84,41 +84,34 @@ def fetch_events(aggregate_type: str, aggregate_id: str, *, until: datetime | No
 def append_events(events: list[NewEvent]) -> None:
     """Append many events in one statement, in list order. Requires: an enclosing transaction.atomic().
 
-    Events without a sequence get their aggregate's next ones, read for every aggregate of the list
-    in one query and counted on in list order, so the sequences stay gapless per aggregate. As with
+    Events without a sequence get their aggregate's next ones, counted on from the highest stored
+    one in list order, so the sequences stay gapless per aggregate. As with
     append_event, two writers that pick the same sequence collide on the unique constraint.
     """
     _require_transaction()
     if not events:
         return
-    keys = sorted({(e.aggregate_type, e.aggregate_id) for e in events if e.sequence is None})
-    latest: dict[tuple[str, str], int] = {}
+    now = timezone.now()
+    rows = [(e.event_id or uuid.uuid4(), e.aggregate_type, e.aggregate_id, e.sequence, e.event_type,
+             e.schema_fingerprint, e.occurred_at or now, e.correlation_id, e.causation_id, e.payload) for e in events]
     with connection.cursor() as cur:
-        if keys:
-            cur.execute(
-                "SELECT s.aggregate_type, s.aggregate_id, (SELECT max(sequence) FROM event_store e"
-                "  WHERE e.aggregate_type = s.aggregate_type AND e.aggregate_id = s.aggregate_id)"
-                " FROM unnest(%s::text[], %s::text[]) AS s(aggregate_type, aggregate_id)",
-                [[k[0] for k in keys], [k[1] for k in keys]])
-            latest = {(t, a): m or 0 for t, a, m in cur.fetchall()}
-        rows = []
-        now = timezone.now()
-        for e in events:
-            sequence = e.sequence
-            if sequence is None:
-                key = (e.aggregate_type, e.aggregate_id)
-                latest[key] = sequence = latest[key] + 1
-            rows.append((e.event_id or uuid.uuid4(), e.aggregate_type, e.aggregate_id, sequence, e.event_type,
-                         e.schema_fingerprint, e.occurred_at or now, e.correlation_id, e.causation_id, e.payload))
-        columns = list(zip(*rows))
+        # One round trip: an event without a sequence takes its aggregate's highest stored one plus
+        # its rank among this list's events of that aggregate. Positions are handed out in list order
+        # (the relay publishes in position order).
         cur.execute(
             "INSERT INTO event_store (event_id, aggregate_type, aggregate_id, sequence, event_type,"
             " schema_fingerprint, occurred_at, correlation_id, causation_id, payload)"
-            " SELECT a, b, c, d, e, f, g, h, i, j FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::int[],"
-            " %s::text[], %s::text[], %s::timestamptz[], %s::uuid[], %s::uuid[], %s::bytea[])"
-            # positions are handed out in list order: the relay publishes in position order
-            " WITH ORDINALITY AS u(a, b, c, d, e, f, g, h, i, j, n) ORDER BY n",
-            [list(c) for c in columns])
+            " SELECT u.event_id, u.agg_type, u.agg_id,"
+            "  COALESCE(u.seq, COALESCE((SELECT max(s.sequence) FROM event_store s"
+            "    WHERE s.aggregate_type = u.agg_type AND s.aggregate_id = u.agg_id), 0)"
+            "   + count(*) FILTER (WHERE u.seq IS NULL) OVER (PARTITION BY u.agg_type, u.agg_id ORDER BY u.n)),"
+            "  u.event_type, u.fingerprint, u.occurred_at, u.correlation_id, u.causation_id, u.payload"
+            " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::int[], %s::text[], %s::text[],"
+            "  %s::timestamptz[], %s::uuid[], %s::uuid[], %s::bytea[]) WITH ORDINALITY"
+            "  AS u(event_id, agg_type, agg_id, seq, event_type, fingerprint, occurred_at, correlation_id,"
+            "   causation_id, payload, n)"
+            " ORDER BY u.n",
+            [list(c) for c in zip(*rows)])
 
 
 __all__ = ["NewEvent", "OutsideTransaction", "append_event", "append_events", "fetch_events", "new_event",
