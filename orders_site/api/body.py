@@ -72,4 +72,12 @@ def read_json(request: HttpRequest) -> Any:
         raise ParseError(f"JSON parse error: {err}") from None
     if _depth_exceeds(value, MAX_DEPTH):
         raise ParseError(f"JSON nested deeper than {MAX_DEPTH} levels")
+    lowered = text.lower()
+    if "\\u0000" in lowered:  # PostgreSQL's text and jsonb cannot hold NUL: it would be a 500 later
+        raise ParseError("NUL characters (\\u0000) are not accepted")
+    if "\\ud" in lowered:  # an escaped surrogate: fine in a pair, not alone (not encodable as UTF-8)
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ParseError("the JSON holds a lone surrogate (\\ud800-\\udfff), which is not Unicode text") from None
     return value

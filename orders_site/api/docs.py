@@ -11,6 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
+from orders_site.orders.models import Order
 from orders_site.orders.status import OrderStatus
 
 from .body import MAX_BODY_BYTES
@@ -53,13 +54,17 @@ LIST_ORDERS = dict(
     parameters=[
         OpenApiParameter("status", {"type": "string", "enum": [s.value for s in OrderStatus]},
                          description="only orders in this status"),
-        OpenApiParameter("number", {"type": "string", "maxLength": 24},
+        OpenApiParameter("number", {"type": "string", "maxLength": Order._meta.get_field("number").max_length},
                          description="the order with this number (e.g. ORD-261127-7K3M9QXA); an empty page if none"),
     ],
     responses={200: OrderSerializer(many=True),
-               400: OpenApiResponse(FIELD_ERRORS, description="an unknown status"),
+               400: OpenApiResponse(FIELD_ERRORS, description="an unknown status, or a number too long to be one"),
                404: error("a page past the last one")},
 )
+
+# PostgreSQL strings cannot hold NUL (\u0000): the API answers 400 for one, so the schema rules it out.
+NO_NUL = r"^[^\u0000]*$"
+NO_EDGE_SPACE_NO_NUL = r"^[^\s\u0000]([^\u0000]*[^\s\u0000])?$"
 
 # The body checkout_input.py accepts, stated as JSON Schema (it is checked by hand, not by a serializer).
 CHECKOUT_SCHEMA = {
@@ -70,10 +75,12 @@ CHECKOUT_SCHEMA = {
                   "items": {"type": "object", "additionalProperties": False, "required": ["sku", "quantity"],
                             "properties": {
                                 "sku": {"type": "string", "minLength": 1, "maxLength": MAX_SKU_LENGTH,
-                                        "pattern": r"^\S(.*\S)?$", "description": "a SKU of GET /api/products/"},
+                                        "pattern": NO_EDGE_SPACE_NO_NUL,
+                                        "description": "a SKU of GET /api/products/"},
                                 "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY}}}},
         "payment_method": {"type": "string", "enum": list(PAYMENT_METHODS)},
-        "shipping_note": {"type": "string", "maxLength": MAX_NOTE_LENGTH, "default": ""},
+        "shipping_note": {"type": "string", "maxLength": MAX_NOTE_LENGTH, "default": "",
+                          "pattern": NO_NUL},
     },
 }
 

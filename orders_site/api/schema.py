@@ -3,6 +3,8 @@
 - 401 with a JSON body where credentials are required; 403 where a session may post without its
   CSRF token; 404 where the path has a parameter (an unknown id, or one that is not a UUID);
 - the `Location` header of every 201;
+- a declared request body is required (drf-spectacular leaves a raw-schema body optional; this
+  API's views answer a missing body with 400 or 415);
 - OpenAPI links from a created resource (a 201 body with an `id`) to every operation under
   `<collection>{param}/`, so stateful tests (tests/integration/test_api_schema.py) follow them: a new
   endpoint such as `POST /api/orders/{order_id}/cancel/` is linked from `POST /api/orders/` as soon as
@@ -46,6 +48,8 @@ def add_common_responses(result: dict[str, Any], generator: Any = None, request:
                 responses.setdefault("403", _error("a session request without its CSRF token"))
             if _PARAM.search(path):
                 responses.setdefault("404", _error("no such resource (or not yours), or a malformed id"))
+            if "requestBody" in operation:
+                operation["requestBody"].setdefault("required", True)
             if "201" in responses:
                 responses["201"].setdefault("headers", {})["Location"] = {
                     "description": "the created resource", "schema": {"type": "string", "format": "uri-reference"}}

@@ -91,6 +91,9 @@ class ApiRoot(APIView):
                                                                               "redoc")})
 
 
+MAX_NUMBER_LENGTH = Order._meta.get_field("number").max_length
+
+
 class OrderPages(PageNumberPagination):
     page_size = 50
 
@@ -120,7 +123,11 @@ class OrderListCreate(generics.ListAPIView):
                 raise ValidationError({"status": [f"must be one of {', '.join(OrderStatus.__members__)}"]})
             orders = orders.filter(status=params["status"])
         if "number" in params:
-            orders = orders.filter(number=params["number"].strip().upper())
+            number = params["number"].strip().upper()
+            if len(params["number"]) > MAX_NUMBER_LENGTH:
+                raise ValidationError({"number": [f"an order number has at most {MAX_NUMBER_LENGTH} characters"]})
+            # NUL cannot be in a number (nor in a PostgreSQL string): no such order, not a 500
+            orders = orders.filter(number=number) if "\x00" not in number else orders.none()
         return orders.order_by("-created_at", "-id")
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
