@@ -39,6 +39,22 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+def _holds_nul(value: Any) -> bool:
+    """True when a string or key anywhere in `value` holds NUL (iterative, like _depth_exceeds)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")  # Python's parser would accept NaN and Infinity
 
@@ -73,7 +89,9 @@ def read_json(request: HttpRequest) -> Any:
     if _depth_exceeds(value, MAX_DEPTH):
         raise ParseError(f"JSON nested deeper than {MAX_DEPTH} levels")
     lowered = text.lower()
-    if "\\u0000" in lowered:  # PostgreSQL's text and jsonb cannot hold NUL: it would be a 500 later
+    # PostgreSQL's text and jsonb cannot hold NUL: it would be a 500 later. Only JSON's escape can
+    # put one in a string (a raw NUL is a parse error), and the full look only runs when that text appears.
+    if "\\u0000" in lowered and _holds_nul(value):
         raise ParseError("NUL characters (\\u0000) are not accepted")
     if "\\ud" in lowered:  # an escaped surrogate: fine in a pair, not alone (not encodable as UTF-8)
         try:

@@ -93,3 +93,38 @@ def record_event(event_type: str, aggregate_id: str, record: dict, *, correlatio
         aggregate_type=avro.aggregate_of(event_type), aggregate_id=aggregate_id, event_type=event_type,
         payload=encoded.payload, schema_fingerprint=encoded.fingerprint, correlation_id=correlation_id,
         causation_id=causation_id, occurred_at=occurred_at), sequence=sequence)
+
+
+_INSERT_EVENT = (
+    "INSERT INTO event_store (event_id, aggregate_type, aggregate_id, sequence, event_type, schema_fingerprint, "
+    "occurred_at, correlation_id, causation_id, payload) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "RETURNING position")
+
+
+def append_event_row(event: NewEvent, *, sequence: int) -> int:
+    """append_event without a model instance: one INSERT, returns the event's position.
+
+    For hot paths that know the sequence (a new aggregate's first event). Same contract as
+    append_event: requires an enclosing transaction.atomic(); a taken sequence is an IntegrityError.
+    """
+    _require_transaction()
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_EVENT, [
+            event.event_id or uuid.uuid4(), event.aggregate_type, event.aggregate_id, sequence, event.event_type,
+            event.schema_fingerprint, event.occurred_at or timezone.now(), event.correlation_id,
+            event.causation_id, event.payload])
+        return cursor.fetchone()[0]
+
+
+def record_event_row(event_type: str, aggregate_id: str, record: dict, *, sequence: int,
+                     correlation_id: uuid.UUID, causation_id: uuid.UUID | None = None,
+                     occurred_at: datetime | None = None) -> int:
+    """record_event through append_event_row: encode `record` with its current Avro schema, append it
+    in one INSERT and return its position. Requires an enclosing transaction.atomic()."""
+    from . import avro
+
+    encoded = avro.encode(event_type, record)
+    return append_event_row(NewEvent(
+        aggregate_type=avro.aggregate_of(event_type), aggregate_id=aggregate_id, event_type=event_type,
+        payload=encoded.payload, schema_fingerprint=encoded.fingerprint, correlation_id=correlation_id,
+        causation_id=causation_id, occurred_at=occurred_at), sequence=sequence)

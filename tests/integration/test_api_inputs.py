@@ -50,6 +50,12 @@ def test_hostile_bodies_are_4xx_with_json_and_write_nothing(alice: APIClient, bo
     assert Order.objects.count() == 0 and StoredEvent.objects.count() == 0
 
 
+def test_an_escaped_backslash_before_u0000_is_text_not_nul(alice: APIClient) -> None:
+    body = json.dumps(GOOD | {"shipping_note": "^[^\\u0000]*$"}).encode()  # the characters \, u, 0, 0, 0, 0
+    response = raw_post(alice, body)
+    assert response.status_code == 201 and response.json()["shipping_note"] == "^[^\\u0000]*$"
+
+
 def test_the_size_limit_is_exactly_the_documented_one(alice: APIClient) -> None:
     body = json.dumps(GOOD).encode()
     fits = body + b" " * (MAX_BODY_BYTES - len(body))
