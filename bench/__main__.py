@@ -54,7 +54,7 @@ def run_api(args: argparse.Namespace) -> dict[str, object]:
     os.environ["API_SERVER_TIMING"] = "1"  # the per-layer profile reads the web process's Server-Timing header
     with private_stack(web=True) as stack:
         conns = [int(c) for c in args.api_connections.split(",")]
-        result = api.measure(stack, connections=conns, seconds=args.api_seconds)
+        result = api.measure(stack, connections=conns, seconds=args.api_seconds, rounds=args.api_rounds)
         result["memory"] = peak_memory(stack)
         return {"api": result}
 
@@ -162,7 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault-kinds", default="", help="chaos: comma-separated subset of fault kinds (default all)")
     parser.add_argument("--api-connections", default="4,16", help="api: concurrent HTTP connections per run "
                         "(the raw SQL replay runs at each too, right after)")
-    parser.add_argument("--api-seconds", type=float, default=15.0, help="api: seconds per run")
+    parser.add_argument("--api-seconds", type=float, default=15.0,
+                        help="api: seconds per side (HTTP, raw SQL) and concurrency")
+    parser.add_argument("--api-rounds", type=int, default=3,
+                        help="api: alternating HTTP / raw SQL slices per concurrency (a shared machine's load "
+                             "drifts within a minute; both sides see the same drift)")
     parser.add_argument("--completion-rate", type=float, default=100.0, help="saga: orders/s for completion latency")
     parser.add_argument("--completion-seconds", type=float, default=10.0, help="saga: seconds of that load")
     parser.add_argument("--saga-ramp", default="4,6,8,10,12,15,20,40,80,150,300",

@@ -234,7 +234,8 @@ def run_raw_sql(dsn: str, statements: list[Statement], unique: set[str], workers
         p.join(30)
     return {"connections": workers, "seconds": seconds, "transactions": len(latencies),
             "transactions_per_second": round(len(latencies) / seconds, 1),
-            "p50_ms": round(percentile(latencies, 50) * 1000, 2), "p99_ms": round(percentile(latencies, 99) * 1000, 2)}
+            "p50_ms": round(percentile(latencies, 50) * 1000, 2), "p99_ms": round(percentile(latencies, 99) * 1000, 2),
+            "latencies": latencies}
 
 
 def parse_server_timing(header: str) -> dict[str, float]:
@@ -310,9 +311,40 @@ def profile_layers(stack, token: str, skus: list[str], seconds: float,
     return {"connections": connections, **layer_budget(samples)}
 
 
-def measure(stack, *, connections: list[int], seconds: float) -> dict[str, Any]:
-    """At each concurrency: HTTP, then the raw SQL replay of one checkout's statements at the same
-    concurrency right after it (same minute, same machine load); then the per-layer profile."""
+def interleaved(base_url: str, token: str, skus: list[str], dsn: str, statements: list[Statement],
+                unique: set[str], connections: int, seconds: float, rounds: int) -> tuple[dict, dict]:
+    """HTTP and raw SQL at the same concurrency in alternating slices (`rounds` of each, `seconds` in
+    all per side), so both see the same background load on a shared machine; merged per side: rates
+    over the summed time, the raw side's percentiles over all its latencies, the HTTP side's p99 the
+    worst slice's (wrk's percentiles cannot be merged)."""
+    slice_seconds = max(2.0, seconds / rounds)
+    http_slices, raw_slices = [], []
+    for _ in range(rounds):
+        http_slices.append(run_wrk(base_url, token, skus, connections, slice_seconds))
+        # One process per connection: past 16 the 2 cores only switch between them.
+        raw_slices.append(run_raw_sql(dsn, statements, unique, min(connections, RAW_SQL_MAX_CONNECTIONS),
+                                      slice_seconds))
+    duration = sum(h["seconds"] for h in http_slices)
+    requests = sum(h["requests"] for h in http_slices)
+    non_2xx = sum(h["non_2xx"] for h in http_slices)
+    http = {"connections": connections, "seconds": round(duration, 1), "requests": requests, "non_2xx": non_2xx,
+            "socket_errors": sum(h["socket_errors"] for h in http_slices),
+            "orders_per_second": round((requests - non_2xx) / duration, 1),
+            **{k: max(h[k] for h in http_slices) for k in ("p99_ms", "max_ms")},
+            **{k: sorted(h[k] for h in http_slices)[len(http_slices) // 2] for k in ("p50_ms", "p90_ms")},
+            "slices": http_slices}
+    latencies = sorted(x for r in raw_slices for x in r.pop("latencies"))
+    raw_seconds = sum(r["seconds"] for r in raw_slices)
+    raw = {"connections": raw_slices[0]["connections"], "seconds": raw_seconds, "transactions": len(latencies),
+           "transactions_per_second": round(len(latencies) / raw_seconds, 1),
+           "p50_ms": round(percentile(latencies, 50) * 1000, 2), "p99_ms": round(percentile(latencies, 99) * 1000, 2),
+           "slices": raw_slices}
+    return http, raw
+
+
+def measure(stack, *, connections: list[int], seconds: float, rounds: int = 3) -> dict[str, Any]:
+    """At each concurrency: HTTP and the raw SQL replay of one checkout's statements, interleaved in
+    `rounds` slices each (same minutes, same machine load); then the per-layer profile."""
     from django.db import connection
 
     token, skus = bench_customer()
@@ -324,19 +356,20 @@ def measure(stack, *, connections: list[int], seconds: float) -> dict[str, Any]:
     run_wrk(base_url, token, skus, 8, 5)
     http_runs, raw_runs, pairs = [], [], []
     for c in connections:
-        http_runs.append(run_wrk(base_url, token, skus, c, seconds))
-        say(f"api: {c} connections: {http_runs[-1]['orders_per_second']} orders/s, "
-            f"p50 {http_runs[-1]['p50_ms']:.1f} ms, p99 {http_runs[-1]['p99_ms']:.1f} ms, "
-            f"non-2xx {http_runs[-1]['non_2xx']}")
-        # One process per connection: past 16 the 2 cores only switch between them.
-        raw_runs.append(run_raw_sql(stack.cfg.db_dsn, statements, unique, min(c, RAW_SQL_MAX_CONNECTIONS), seconds))
-        say(f"api: raw SQL, {raw_runs[-1]['connections']} connections: {raw_runs[-1]['transactions_per_second']} "
-            f"tx/s, p50 {raw_runs[-1]['p50_ms']} ms, p99 {raw_runs[-1]['p99_ms']} ms")
-        ratio = round(http_runs[-1]["orders_per_second"] / raw_runs[-1]["transactions_per_second"], 3)
-        pairs.append({"connections": c, "api_orders_per_second": http_runs[-1]["orders_per_second"],
-                      "raw_sql_tx_per_second": raw_runs[-1]["transactions_per_second"], "api_to_sql_ratio": ratio,
-                      "api_p99_ms": http_runs[-1]["p99_ms"]})
-        say(f"api: API/SQL at {c} connections: {ratio}")
+        http, raw = interleaved(base_url, token, skus, stack.cfg.db_dsn, statements, unique, c, seconds, rounds)
+        http_runs.append(http)
+        raw_runs.append(raw)
+        say(f"api: {c} connections: {http['orders_per_second']} orders/s, p50 {http['p50_ms']:.1f} ms, "
+            f"p99 {http['p99_ms']:.1f} ms (worst of {rounds} slices), non-2xx {http['non_2xx']}")
+        say(f"api: raw SQL, {raw['connections']} connections: {raw['transactions_per_second']} "
+            f"tx/s, p50 {raw['p50_ms']} ms, p99 {raw['p99_ms']} ms")
+        ratio = round(http["orders_per_second"] / raw["transactions_per_second"], 3)
+        pairs.append({"connections": c, "api_orders_per_second": http["orders_per_second"],
+                      "raw_sql_tx_per_second": raw["transactions_per_second"], "api_to_sql_ratio": ratio,
+                      "api_p99_ms": http["p99_ms"], "slice_ratios": [
+                          round(h["orders_per_second"] / r["transactions_per_second"], 3)
+                          for h, r in zip(http["slices"], raw["slices"])]})
+        say(f"api: API/SQL at {c} connections: {ratio} (per slice: {pairs[-1]['slice_ratios']})")
     say(f"api: profiling layers at {PROFILE_CONNECTIONS} connections ({min(seconds, 10):.0f} s)")
     profile = profile_layers(stack, token, skus, min(seconds, 10))
     for name, v in profile["layers_ms"].items():
