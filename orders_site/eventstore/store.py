@@ -114,7 +114,8 @@ def append_events(events: list[NewEvent]) -> None:
             [list(c) for c in zip(*rows)])
 
 
-__all__ = ["NewEvent", "OutsideTransaction", "append_event", "append_events", "fetch_events", "new_event",
+__all__ = ["NewEvent", "OutsideTransaction", "append_event", "append_event_row", "append_events", "fetch_events",
+           "new_caused_event", "new_event", "record_event_row",
            "next_sequence", "record_event"]
 
 
@@ -150,3 +151,33 @@ def new_caused_event(event_type: str, aggregate_id: str, record: dict, cause: Ca
     """new_event with correlation and causation taken from `cause`."""
     return new_event(event_type, aggregate_id, record, correlation_id=cause.correlation_id,
                      causation_id=cause.event_id, sequence=sequence, occurred_at=occurred_at)
+
+
+_INSERT_EVENT = (
+    "INSERT INTO event_store (event_id, aggregate_type, aggregate_id, sequence, event_type, schema_fingerprint, "
+    "occurred_at, correlation_id, causation_id, payload) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "RETURNING position")
+
+
+def append_event_row(event: NewEvent, *, sequence: int) -> int:
+    """append_event without a model instance: one INSERT, returns the event's position.
+
+    For hot paths that know the sequence (a new aggregate's first event). Same contract as
+    append_event: requires an enclosing transaction.atomic(); a taken sequence is an IntegrityError.
+    """
+    _require_transaction()
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_EVENT, [
+            event.event_id or uuid.uuid4(), event.aggregate_type, event.aggregate_id, sequence, event.event_type,
+            event.schema_fingerprint, event.occurred_at or timezone.now(), event.correlation_id,
+            event.causation_id, event.payload])
+        return cursor.fetchone()[0]
+
+
+def record_event_row(event_type: str, aggregate_id: str, record: dict, *, sequence: int,
+                     correlation_id: uuid.UUID, causation_id: uuid.UUID | None = None,
+                     occurred_at: datetime | None = None) -> int:
+    """record_event through append_event_row: encode `record` with its current Avro schema, append it
+    in one INSERT and return its position. Requires an enclosing transaction.atomic()."""
+    return append_event_row(new_event(event_type, aggregate_id, record, correlation_id=correlation_id,
+                                      causation_id=causation_id, occurred_at=occurred_at), sequence=sequence)
