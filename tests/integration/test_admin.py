@@ -54,7 +54,7 @@ def test_state_at_view_replays_events(admin_client: Client, order: Order) -> Non
 def test_cancel_action_uses_the_service_and_records_an_event(admin_client: Client, order: Order) -> None:
     admin_client.post("/admin/orders/order/", {"action": "cancel_selected", "_selected_action": [str(order.pk)]})
     order.refresh_from_db()
-    assert order.status == "CANCELLED" and "by boss" in order.status_reason
+    assert order.status == "CANCELLED" and "by staff boss" in order.status_reason
     assert list(StoredEvent.objects.filter(aggregate_id=str(order.pk)).values_list("event_type", flat=True)) == [
         "OrderCreated", "OrderStatusChanged"]
 
