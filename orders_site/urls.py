@@ -2,7 +2,10 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from orders_site.pipeline.views import urls as pipeline_urls
+
 urlpatterns = [
+    *pipeline_urls(),
     path("admin/", admin.site.urls),
     path("api/", include("orders_site.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

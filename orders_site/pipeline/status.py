@@ -37,7 +37,8 @@ class PipelineConfig:
     @classmethod
     def from_settings(cls) -> "PipelineConfig":
         return cls(bootstrap=settings.KAFKA_BOOTSTRAP_SERVERS, connect_url=settings.KAFKA_CONNECT_URL,
-                   connector_name=connector.load_definition()["name"])
+                   connector_name=connector.load_definition()["name"],
+                   timeout=float(getattr(settings, "PIPELINE_STATUS_TIMEOUT", 5.0)))
 
 
 @dataclass(frozen=True)

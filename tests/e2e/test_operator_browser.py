@@ -1,0 +1,128 @@
+"""The operator's day in a real browser (Debian's Chromium driven by Playwright): find an order by
+number, read its timeline, cancel and refund it, re-drive a dead letter from the pipeline page.
+Plus pipeline_status and `dlq` against the same live stack."""
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from confluent_kafka import Producer, TopicPartition
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import connection
+from django.test import override_settings
+
+from orders_site.eventstore.models import StoredEvent
+from orders_site.payments.models import Payment
+from stack.harness import EmbeddedStack
+
+from .saga_helpers import checkout, new_customer, new_product, wait_final
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = "/usr/bin/chromium"
+
+
+def park_dead_letter(stack: EmbeddedStack, event: StoredEvent) -> None:
+    """Put a real event on shop.dlq.stock as the consumer runtime would (its headers plus the dlq.* ones)."""
+    headers = [("id", str(event.event_id).encode()), ("eventType", event.event_type.encode()),
+               ("sequence", str(event.sequence).encode()), ("correlationId", str(event.correlation_id).encode()),
+               ("dlq.reason", b"handler failed repeatedly"), ("dlq.exception", b"RuntimeError: simulated"),
+               ("dlq.consumer", b"stock"), ("dlq.origin.topic", b"shop.order.events"),
+               ("dlq.origin.partition", b"0"), ("dlq.origin.offset", b"0")]
+    producer = Producer({"bootstrap.servers": stack.cfg.kafka_bootstrap})
+    producer.produce("shop.dlq.stock", key=event.aggregate_id.encode(), value=bytes(event.payload), headers=headers)
+    assert producer.flush(30) == 0
+
+
+def wait_refunded(order_pk, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = Payment.objects.get(order_id=order_pk).status
+        if status == "REFUNDED" or time.monotonic() > deadline:
+            return status
+        connection.close()
+        time.sleep(0.3)
+
+
+def test_the_operator_finds_cancels_refunds_and_redrives_in_a_browser(saga: EmbeddedStack) -> None:
+    from playwright.sync_api import sync_playwright
+
+    # given a paid order, a dead letter and a staff user
+    order = checkout(new_customer("browser"), new_product(5, price=4200), 1)
+    assert wait_final([order.pk])[order.pk] == "DELIVERY_PREPARING"
+    park_dead_letter(saga, StoredEvent.objects.get(aggregate_id=str(order.pk), event_type="OrderCreated"))
+    get_user_model().objects.create_superuser("operator", "op@example.com", "operator-password")
+    connection.close()
+    saga.start_web()
+    base = f"http://{saga.cfg.web_host}:{saga.cfg.web_port}"
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        try:
+            page.goto(f"{base}/admin/login/?next=/admin/")
+            page.fill("#id_username", "operator")
+            page.fill("#id_password", "operator-password")
+            page.click("input[type=submit]")
+
+            # find the order by its number
+            page.goto(f"{base}/admin/orders/order/")
+            page.fill("#searchbar", order.number)
+            page.press("#searchbar", "Enter")
+            page.click(f"text={order.number}")
+            body = page.inner_text("body")
+            assert "DELIVERY_PREPARING" in body and "42.00 USD" in body
+
+            # read its timeline: events named, causes linked, one timestamp format
+            timeline = page.inner_text("table.timeline")
+            for event_type in ("OrderCreated", "StockHeld", "PaymentCompleted", "DeliveryPrepared"):
+                assert event_type in timeline
+            assert "order as of this event" in timeline and " UTC" in timeline
+            assert page.locator("table.timeline a[href^='#event-']").count() >= 3
+
+            # cancel and refund it
+            page.click("text=Cancel and refund")
+            page.fill("#id_reason", "customer called")
+            page.click("input[type=submit][value='Cancel and refund']")
+            assert "cancelled; a captured payment is refunded" in page.inner_text("body")
+            assert "CANCELLED" in page.inner_text("body")
+            assert wait_refunded(order.pk) == "REFUNDED"
+            page.reload()
+            assert "refunded: " in page.inner_text("body")
+            page.goto(f"{base}/admin/orders/order/{order.pk}/history/")
+            assert "Cancel and refund (reason=customer called): now CANCELLED" in page.inner_text("body")
+
+            # re-drive the dead letter from the pipeline page
+            page.goto(f"{base}/admin/pipeline/")
+            dlq = page.inner_text("#dead-letters")
+            assert "shop.dlq.stock" in dlq
+            assert "RUNNING" in page.inner_text("#connector-state")
+            page.click("text=browse stock")
+            assert "RuntimeError: simulated" in page.inner_text("#letters")
+            page.locator("#letters input[type=submit]").last.click()
+            assert "sent to shop.order.events" in page.inner_text("body")
+        finally:
+            browser.close()
+    end = Producer({"bootstrap.servers": saga.cfg.kafka_bootstrap})
+    del end
+
+
+def test_pipeline_status_and_dlq_commands_on_the_live_stack(saga: EmbeddedStack) -> None:
+    order = checkout(new_customer("status"), new_product(5), 1)
+    wait_final([order.pk])
+    with override_settings(KAFKA_BOOTSTRAP_SERVERS=saga.cfg.kafka_bootstrap, KAFKA_CONNECT_URL=saga.cfg.connect_url):
+        park_dead_letter(saga, StoredEvent.objects.get(aggregate_id=str(order.pk), event_type="OrderCreated"))
+        out, err = io.StringIO(), io.StringIO()
+        with pytest.raises(SystemExit) as exit_code:
+            call_command("pipeline_status", stdout=out, stderr=err)
+        assert exit_code.value.code == 1
+        assert "orders-outbox: RUNNING" in out.getvalue() and "active=True" in out.getvalue()
+        assert "UNHEALTHY: shop.dlq.stock holds" in err.getvalue()
+        listing = io.StringIO()
+        call_command("dlq", "list", "stock", stdout=listing)
+        line = [l for l in listing.getvalue().splitlines() if "RuntimeError: simulated" in l][-1]
+        partition, offset = line.split()[0].split("@")
+        redriven = io.StringIO()
+        call_command("dlq", "redrive", "stock", partition, offset, stdout=redriven)
+        assert "sent to shop.order.events" in redriven.getvalue()
