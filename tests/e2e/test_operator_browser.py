@@ -142,3 +142,20 @@ def test_pipeline_status_and_dlq_commands_on_the_live_stack(saga: EmbeddedStack)
         redriven = io.StringIO()
         call_command("dlq", "redrive", "stock", partition, offset, stdout=redriven)
         assert "sent to shop.order.events" in redriven.getvalue()
+
+        # a message that still does not decode stays on the dead-letter topic, with the new cause
+        producer = Producer({"bootstrap.servers": saga.cfg.kafka_bootstrap})
+        producer.produce(
+            "shop.dlq.stock", key=b"k", value=b"\xc3\x01garbage", headers=[
+                ("id", str(order.pk).encode()), ("eventType", b"OrderCreated"), ("dlq.reason", b"poison"),
+                ("dlq.origin.topic", b"shop.order.events")])
+        assert producer.flush(30) == 0
+        listing = io.StringIO()
+        call_command("dlq", "list", "stock", stdout=listing)
+        poison = [l for l in listing.getvalue().splitlines() if " poison" in l][-1]
+        partition, offset = poison.split()[0].split("@")
+        with pytest.raises(SystemExit):
+            call_command("dlq", "redrive", "stock", partition, offset, stdout=io.StringIO())
+        listing = io.StringIO()
+        call_command("dlq", "list", "stock", stdout=listing)
+        assert "re-drive refused: still undecodable" in listing.getvalue()
