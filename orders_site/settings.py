@@ -102,6 +102,7 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+FORMAT_MODULE_PATH = ["orders_site.formats"]  # one timestamp format, with its zone, on every page
 
 STATIC_URL = "static/"
 # Collected at start-up by the web launcher (and in the Docker image); served by WhiteNoise.

@@ -121,7 +121,7 @@ class OrderAdmin(admin.ModelAdmin):
     inlines = [ItemInline, PaymentInline, DeliveryInline, NotificationInline]
     actions = ["cancel_selected"]
     readonly_fields = ("number", "id", "customer", "status", "status_reason", "total", "payment_method",
-                       "shipping_note", "version", "placed", "last_change", "state_at_link", "event_timeline")
+                       "shipping_note", "version", "placed", "last_change", "state_at_link")
     fields = readonly_fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -158,10 +158,6 @@ class OrderAdmin(admin.ModelAdmin):
         url = reverse("admin:orders_order_state_at", args=[obj.pk])
         return format_html('<a href="{}">Replay this order\'s events up to a chosen time</a>', url)
 
-    @admin.display(description="event timeline")
-    def event_timeline(self, obj: Order) -> str:
-        return render_timeline(obj.pk)
-
     @admin.action(description="Cancel and refund selected orders (not shipped yet)")
     def cancel_selected(self, request: HttpRequest, queryset) -> None:
         done = 0
@@ -180,7 +176,9 @@ class OrderAdmin(admin.ModelAdmin):
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         order = self.get_object(request, object_id)
-        extra = {"order_actions": available_actions(order.status) if order else [], **(extra_context or {})}
+        extra = {"order_actions": available_actions(order.status) if order else [],
+                 # Full width below the fields: at 1400 px the payloads need the room.
+                 "timeline": render_timeline(order.pk) if order else "", **(extra_context or {})}
         return super().change_view(request, object_id, form_url, extra_context=extra)
 
     def get_urls(self):
@@ -201,5 +199,6 @@ class OrderAdmin(admin.ModelAdmin):
         state = fetch_state_at(order.pk, at) if at else None
         context = {**self.admin_site.each_context(request), "opts": self.model._meta, "order": order,
                    "at": at, "raw": raw, "error": error, "state": state, "last_change": when(state.updated_at) if state else "",
+                   "total": money(state.total_minor, state.currency) if state else "",
                    "title": f"{order.number} as of {when(at)}" if at else order.number}
         return TemplateResponse(request, "admin/orders/order/state_at.html", context)

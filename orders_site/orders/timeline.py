@@ -16,8 +16,15 @@ from .history import fetch_timeline
 STYLE = ("<style>.timeline{width:100%;table-layout:fixed;border-collapse:collapse}"
          ".timeline td,.timeline th{vertical-align:top;overflow-wrap:anywhere}"
          ".timeline pre{white-space:pre-wrap;word-break:break-word;margin:0;font-size:11px}"
-         ".timeline col.t{width:13em}.timeline col.a{width:7em}.timeline col.n{width:2.5em}"
-         ".timeline col.e{width:12em}.timeline col.c{width:14em}.timeline col.l{width:7em}</style>")
+         ".timeline col.t{width:10em}.timeline col.a{width:6em}.timeline col.n{width:2.5em}"
+         ".timeline col.e{width:11em}.timeline col.c{width:10.5em}.timeline col.l{width:6.5em}</style>")
+
+
+def payload_lines(data: dict) -> str:
+    """One `field: value` line per top-level field (nested values as compact JSON): short lines
+    that wrap, instead of an indented document three screens long."""
+    return "\n".join(f"{k}: {v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}"
+                     for k, v in data.items())
 
 
 def render_timeline(order_id: uuid.UUID) -> SafeString:
@@ -40,7 +47,7 @@ def render_timeline(order_id: uuid.UUID) -> SafeString:
     for e in events:
         data = describe(e)["data"]
         rows.append((e.event_id, when(e.occurred_at), e.aggregate_type, e.sequence, e.event_type, cause(e),
-                     f"{state_at}?at={e.occurred_at.isoformat()}", json.dumps(data, indent=1, ensure_ascii=False)))
+                     f"{state_at}?at={e.occurred_at.isoformat()}", payload_lines(data)))
     body = format_html_join("", '<tr id="event-{}"><td>{}</td><td>{}</td><td>{}</td><td><b>{}</b></td><td>{}</td>'
                                 '<td><a href="{}">order as of this event</a></td><td><pre>{}</pre></td></tr>', rows)
     return format_html(

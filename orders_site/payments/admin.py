@@ -23,7 +23,7 @@ class PaymentAdmin(ReadOnlyAdmin):
     list_select_related = ("order",)
     actions = ["retry"]
     fields = ("order_link", "attempt", "status", "amount", "outcome", "method", "idempotency_key",
-              "gateway_transaction_id", "decline_code", "failure_reason", "refund_reason", "correlation_id",
+              "gateway_transaction_id", "decline_code", "earlier_trouble", "refund_reason", "correlation_id",
               "cause_event_id", "recorded", "last_change")
     readonly_fields = fields
 
@@ -37,6 +37,15 @@ class PaymentAdmin(ReadOnlyAdmin):
     recorded = admin.display(description="recorded", ordering="created_at")(lambda self, obj: when(obj.created_at))
     last_change = admin.display(description="last change")(lambda self, obj: when(obj.updated_at))
     since = admin.display(description="in this status for", ordering="updated_at")(lambda self, obj: age(obj.updated_at))
+
+    @admin.display(description="failure reason")
+    def earlier_trouble(self, obj: Payment) -> str:
+        # A payment that was in doubt keeps the timeout's text; once settled it is history, not the outcome.
+        if not obj.failure_reason:
+            return "-"
+        if obj.status in (Payment.Status.IN_DOUBT, Payment.Status.DECLINED):
+            return obj.failure_reason
+        return f"earlier, before it was settled: {obj.failure_reason}"
 
     @admin.action(description="Retry now (payments in doubt or pending only)")
     def retry(self, request: HttpRequest, queryset) -> None:

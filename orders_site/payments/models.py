@@ -46,7 +46,7 @@ class Payment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.order_id} #{self.attempt} {self.status}"
+        return f"payment #{self.attempt} of {self.order} ({self.status})"
 
     def outcome(self) -> str:
         """What happened, in one line: a failure reason only while it is still the story (a payment

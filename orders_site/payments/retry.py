@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 
 from orders_site.orders.models import Order
-from orders_site.orders.status import TRANSITIONS, OrderStatus
+from orders_site.orders.status import OrderStatus, path_to
 
 from . import services
 from .gateway_client import GatewayClient
@@ -29,7 +29,7 @@ def why_not_retryable(payment_status: str, order_status: OrderStatus) -> str | N
         return f"the payment is {payment_status.lower()}: nothing to retry"
     if payment_status == S.DECLINED:
         return "a declined payment is final (the order is PAYMENT_FAILED and its stock released)"
-    if OrderStatus.PAYMENT_COMPLETED not in TRANSITIONS[order_status]:
+    if not path_to(order_status, OrderStatus.PAYMENT_COMPLETED):  # "paid" may come before "stock held"
         return f"the order is {order_status.value}: it can no longer be paid"
     return None
 

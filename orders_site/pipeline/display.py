@@ -1,16 +1,16 @@
 """How the operator's pages show things, decided once: one timestamp format, money, ages."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import datetime, timedelta
 
-from django.utils import timezone
+from django.utils import formats, timezone
 
 
 def when(moment: datetime | None) -> str:
-    """Every timestamp in the admin: UTC, to the millisecond, with the zone named."""
+    """Every timestamp staff read, in the one format Django's own pages use too (orders_site/formats)."""
     if moment is None:
         return "-"
-    return timezone.localtime(moment, dt_timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+    return formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT")
 
 
 def money(minor: int, currency: str) -> str:

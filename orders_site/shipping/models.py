@@ -23,6 +23,7 @@ class Delivery(models.Model):
 
     class Meta:
         db_table = "deliveries"
+        verbose_name_plural = "deliveries"
 
     def __str__(self) -> str:
         return f"delivery of {self.order} ({self.status})"

@@ -4,6 +4,7 @@ Plus pipeline_status and `dlq` against the same live stack."""
 from __future__ import annotations
 
 import io
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -70,6 +71,10 @@ def test_the_operator_finds_cancels_refunds_and_redrives_in_a_browser(saga: Embe
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 900})
+
+        def snap(name: str) -> None:  # screenshots for a post-mortem, kept with the test's data when asked
+            if os.environ.get("ORDERS_KEEP_TEST_DATA") == "1":
+                page.screenshot(path=str(saga.cfg.log_dir / f"browser-{name}.png"), full_page=True)
         try:
             page.goto(f"{base}/admin/login/?next=/admin/")
             page.fill("#id_username", "operator")
@@ -94,6 +99,9 @@ def test_the_operator_finds_cancels_refunds_and_redrives_in_a_browser(saga: Embe
                 assert event_type in timeline
             assert "order as of this event" in timeline and " UTC" in timeline
             assert page.locator("table.timeline a[href^='#event-']").count() >= 3
+            # nothing clipped or pushed off the right edge at 1400 px: payloads wrap
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1400
+            snap("timeline")
 
             # cancel and refund it
             with page.expect_navigation():
@@ -111,8 +119,8 @@ def test_the_operator_finds_cancels_refunds_and_redrives_in_a_browser(saga: Embe
 
             # re-drive the dead letter from the pipeline page
             page.goto(f"{base}/admin/pipeline/")
-            dlq = page.inner_text("#dead-letters")
-            assert "shop.dlq.stock" in dlq
+            cells = page.locator("#dead-letters tr:has-text('shop.dlq.stock') td").all_inner_texts()
+            assert cells[:4] == ["stock", "shop.dlq.stock", "1", "0"]  # one waiting
             assert "RUNNING" in page.inner_text("#connector-state")
             with page.expect_navigation():
                 page.click("text=browse stock")
@@ -120,6 +128,12 @@ def test_the_operator_finds_cancels_refunds_and_redrives_in_a_browser(saga: Embe
             with page.expect_navigation():
                 page.locator("#letters input[type=submit]").last.click()
             assert "sent to shop.order.events" in page.inner_text("body")
+            assert "re-driven: sent to shop.order.events" in page.inner_text("#letters")
+            snap("dead-letters")
+            page.goto(f"{base}/admin/pipeline/")
+            cells = page.locator("#dead-letters tr:has-text('shop.dlq.stock') td").all_inner_texts()
+            assert cells[:4] == ["stock", "shop.dlq.stock", "0", "1"]  # none waiting, one re-driven
+            snap("pipeline")
         finally:
             browser.close()
 

@@ -31,7 +31,7 @@ def test_each_unhealthy_part_is_named() -> None:
     assert problems == ["connector orders-outbox RUNNING: PSQLException: boom",
                         "replication slot orders_outbox inactive",
                         "consumer group orders-order lags 2000 messages",
-                        "shop.dlq.stock holds 3 dead letters"]
+                        "shop.dlq.stock holds 3 dead letters not re-driven"]
 
 
 def test_an_unreachable_component_is_a_problem_not_an_exception() -> None:
@@ -41,3 +41,10 @@ def test_an_unreachable_component_is_a_problem_not_an_exception() -> None:
     assert problems == ["connector orders-outbox UNREACHABLE: no answer",
                         "replication slot orders_outbox no such replication slot",
                         "consumer group orders-order: broker unreachable"]
+
+
+def test_dead_letters_already_redriven_do_not_count_as_a_problem() -> None:
+    dealt_with = DeadLetterCount("stock", "shop.dlq.stock", 3, redriven=3)
+    assert dealt_with.waiting == 0
+    assert check_health(RUNNING, ACTIVE, [], [dealt_with]) == []
+    assert DeadLetterCount("stock", "shop.dlq.stock", 4, redriven=3).waiting == 1

@@ -24,7 +24,8 @@ class Command(BaseCommand):
             detail = group.error or " ".join(f"{p.topic}[{p.partition}]={p.lag}" for p in group.partitions)
             out(f"lag        {group.group}: {group.total}  {detail}")
         for dlq in status.dead_letters:
-            out(f"dlq        {dlq.topic}: {dlq.messages}" + (f" ({dlq.error})" if dlq.error else ""))
+            out(f"dlq        {dlq.topic}: {dlq.waiting} waiting, {dlq.redriven} re-driven"
+                + (f" ({dlq.error})" if dlq.error else ""))
         if status.healthy:
             out("healthy")
             return
