@@ -17,6 +17,7 @@ from django.utils.html import format_html
 
 from orders_site.notifications.models import Notification
 from orders_site.payments.models import Payment
+from orders_site.payments.timing import settled_after
 from orders_site.pipeline.display import age, money, when
 from orders_site.shipping.models import Delivery
 
@@ -57,7 +58,8 @@ class ItemInline(_read_only_inline(OrderItem, ("sku", "product_name", "quantity"
         return money(obj.line_total_minor, obj.order.currency)
 
 
-class PaymentInline(_read_only_inline(Payment, ("link", "attempt", "status", "amount", "outcome", "created", "updated"))):
+class PaymentInline(_read_only_inline(Payment, ("link", "attempt", "status", "amount", "outcome", "created",
+                                                "settled"))):
     @admin.display(description="payment")
     def link(self, obj: Payment) -> str:
         return format_html('<a href="{}">open</a>', reverse("admin:payments_payment_change", args=[obj.pk]))
@@ -65,7 +67,7 @@ class PaymentInline(_read_only_inline(Payment, ("link", "attempt", "status", "am
     amount = admin.display(description="amount")(lambda self, obj: money(obj.amount_minor, obj.currency))
     outcome = admin.display(description="outcome")(lambda self, obj: obj.outcome())
     created = admin.display(description="recorded")(lambda self, obj: when(obj.created_at))
-    updated = admin.display(description="last change")(lambda self, obj: when(obj.updated_at))
+    settled = admin.display(description="settled")(lambda self, obj: settled_after(obj))
 
 
 class DeliveryInline(_read_only_inline(Delivery, ("status", "carrier", "tracking_number", "shipped", "delivered"))):

@@ -12,6 +12,7 @@ from orders_site.pipeline.display import age, money, when
 
 from .gateway_client import GatewayClient
 from .models import Payment
+from .timing import settled_after
 from .retry import CannotRetry, retry_payment
 
 
@@ -24,7 +25,7 @@ class PaymentAdmin(ReadOnlyAdmin):
     actions = ["retry"]
     fields = ("order_link", "attempt", "status", "amount", "outcome", "method", "idempotency_key",
               "gateway_transaction_id", "decline_code", "earlier_trouble", "refund_reason", "correlation_id",
-              "cause_event_id", "recorded", "last_change")
+              "cause_event_id", "recorded", "settled_after", "last_change")
     readonly_fields = fields
 
     @admin.display(description="order", ordering="order__number")
@@ -37,6 +38,11 @@ class PaymentAdmin(ReadOnlyAdmin):
     recorded = admin.display(description="recorded", ordering="created_at")(lambda self, obj: when(obj.created_at))
     last_change = admin.display(description="last change")(lambda self, obj: when(obj.updated_at))
     since = admin.display(description="in this status for", ordering="updated_at")(lambda self, obj: age(obj.updated_at))
+
+    @admin.display(description="settled")
+    def settled_after(self, obj: Payment) -> str:
+        # How long the outcome took, in doubt included: the settling event's time minus the attempt's.
+        return settled_after(obj)
 
     @admin.display(description="failure reason")
     def earlier_trouble(self, obj: Payment) -> str:

@@ -136,9 +136,25 @@ def test_operator_pages_are_read_only_and_list_every_model(admin_client: Client,
     prepare(order, gateway)
     payment = Payment.objects.get(order=order)
     for url in (f"/admin/orders/order/{order.pk}/change/", f"/admin/payments/payment/{payment.pk}/change/",
-                "/admin/eventstore/storedevent/", "/admin/shipping/delivery/", "/admin/notifications/notification/"):
+                "/admin/eventstore/storedevent/", "/admin/shipping/delivery/", "/admin/notifications/notification/",
+                "/admin/pipeline/redrive/", "/admin/pipeline/invariantrun/"):
         page = admin_client.get(url)
         assert page.status_code == 200, url
         assert 'name="_save"' not in page.content.decode(), url
+    assert "after it was recorded, at " in admin_client.get(f"/admin/payments/payment/{payment.pk}/change/").content.decode()
+    assert "/admin/pipeline/" in admin_client.get("/admin/").content.decode()
     listing = admin_client.get("/admin/orders/order/", {"q": order.number}).content.decode()
     assert order.number in listing and "249.00 USD" in listing and "CAPTURED" in listing
+
+
+def test_filters_find_stuck_orders_and_payments_in_doubt(admin_client: Client, alice, gateway: GatewayClient) -> None:
+    stuck = place_order(alice.user.pk, CheckoutRequest((CheckoutLine("KB-001", 1),), "card"))
+    fresh = place_order(alice.user.pk, CheckoutRequest((CheckoutLine("MS-002", 1),), "card"))
+    Order.objects.filter(pk=stuck.pk).update(updated_at=stuck.updated_at.replace(year=2020))
+    page = admin_client.get("/admin/orders/order/", {"stuck": "5min"}).content.decode()
+    assert stuck.number in page and fresh.number not in page
+    paid = place_order(alice.user.pk, CheckoutRequest((CheckoutLine("MN-003", 1),), "card"))
+    prepare(paid, gateway)
+    Payment.objects.filter(order=paid).update(status="IN_DOUBT")  # as a timeout leaves it
+    page = admin_client.get("/admin/orders/order/", {"payment": "IN_DOUBT"}).content.decode()
+    assert paid.number in page and stuck.number not in page
