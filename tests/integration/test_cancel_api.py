@@ -68,6 +68,8 @@ def test_a_shipped_order_is_refused_with_409_and_the_reason(alice: APIClient, or
     assert response.json() == {"detail": "the order has shipped: it can no longer be cancelled", "code": "too_late",
                                "status": "SHIPPED"}
     assert events_of(order) == before  # nothing recorded
+    delivery = alice.get(f"/api/orders/{order.pk}/").json()["delivery"]
+    assert (delivery["status"], delivery["carrier"], delivery["tracking_number"]) == ("SHIPPED", "DHL", "JD01")
 
 
 def test_another_customers_order_is_404_and_untouched(bob: APIClient, order: Order) -> None:
