@@ -74,6 +74,8 @@ def _reader(cfg: PipelineConfig) -> Consumer:
 
 
 def _read(cfg: PipelineConfig, service: str, start: dict[int, int] | None = None, limit: int = 200) -> list[DeadLetter]:
+    """Messages of the service's DLQ: every partition from its beginning, or only the partitions in
+    `start` from the given offsets."""
     topic = dlq_topic(service)
     reader = _reader(cfg)
     found: list[DeadLetter] = []
@@ -86,6 +88,8 @@ def _read(cfg: PipelineConfig, service: str, start: dict[int, int] | None = None
             return []
         ends, assign = {}, []
         for p in sorted(meta.partitions):
+            if start is not None and p not in start:
+                continue
             low, high = reader.get_watermark_offsets(TopicPartition(topic, p), timeout=cfg.timeout)
             begin = max(low, (start or {}).get(p, low))
             if begin < high:
@@ -117,8 +121,7 @@ def list_dead_letters(cfg: PipelineConfig, service: str, limit: int = 200) -> li
 
 
 def show(cfg: PipelineConfig, service: str, partition: int, offset: int) -> DeadLetter:
-    found = [d for d in _read(cfg, service, {partition: offset}, limit=50) if d.partition == partition
-             and d.offset == offset]
+    found = [d for d in _read(cfg, service, {partition: offset}, limit=1) if d.offset == offset]
     if not found:
         raise NotFound(f"no dead letter at {dlq_topic(service)}[{partition}]@{offset}")
     return found[0]
