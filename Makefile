@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	  { echo "installing Java 17, Maven, kcat and the PostgreSQL server (Debian packages)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	      openjdk-17-jre-headless maven kcat postgresql-15 >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Chromium (Debian package) for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev,bench]'

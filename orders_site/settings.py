@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "orders_site.shipping",
     "orders_site.notifications",
     "orders_site.audit",
+    "orders_site.pipeline",
 ]
 
 MIDDLEWARE = [
@@ -103,12 +104,15 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+FORMAT_MODULE_PATH = ["orders_site.formats"]  # one timestamp format, with its zone, on every page
 
 STATIC_URL = "static/"
 # Collected at start-up by the web launcher (and in the Docker image); served by WhiteNoise.
 STATIC_ROOT = Path(env("DJANGO_STATIC_ROOT", str(Path(env("ORDERS_DATA_DIR", str(BASE_DIR / ".data"))) / "static")))
 
 KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+# Kafka Connect's REST API (the relay), read by the pipeline status page and command.
+KAFKA_CONNECT_URL = f"http://{env('CONNECT_HOST', '127.0.0.1')}:{env('CONNECT_PORT', '8083')}"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

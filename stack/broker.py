@@ -87,10 +87,11 @@ def format_storage(cfg: StackConfig) -> bool:
     shutil.rmtree(log_dir(cfg), ignore_errors=True)
     props = server_properties(cfg)
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # One id in 64 starts with "-": passed as "--cluster-id=<id>" so it is never read as an option.
     log4j = jvm.log4j_config(cfg.kafka_dir / "log4j2-format.properties", log_file=cfg.log_dir / "kafka-format.log",
                              component="broker")
     argv = jvm.java_argv(cfg, heap="128m", log4j=log4j, main="kafka.tools.StorageTool",
-                         args=["format", "-t", cluster_id, "-c", str(props)])
+                         args=["format", f"--cluster-id={cluster_id}", "-c", str(props)])
     result = subprocess.run(argv, capture_output=True, text=True)
     if result.returncode != 0 or not formatted(cfg):
         shutil.rmtree(log_dir(cfg), ignore_errors=True)

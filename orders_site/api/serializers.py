@@ -74,7 +74,10 @@ class OrderDetailSerializer(OrderSerializer):
         delivery = Delivery.objects.filter(order=order).first()
         if delivery is None:
             return None
-        return {"id": str(delivery.id), "status": delivery.status, "created_at": delivery.created_at.isoformat()}
+        return {"id": str(delivery.id), "status": delivery.status, "created_at": delivery.created_at.isoformat(),
+                "carrier": delivery.carrier or None, "tracking_number": delivery.tracking_number or None,
+                "shipped_at": delivery.shipped_at.isoformat() if delivery.shipped_at else None,
+                "delivered_at": delivery.delivered_at.isoformat() if delivery.delivered_at else None}
 
     def get_events(self, order: Order) -> list[dict[str, Any]]:
         return self.context["events"]

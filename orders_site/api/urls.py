@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import cancel, views
 
 urlpatterns = [
     path("", views.ApiRoot.as_view(), name="api-root"),
@@ -8,4 +8,5 @@ urlpatterns = [
     path("orders/", views.OrderListCreate.as_view(), name="orders"),
     path("orders/<uuid:order_id>/", views.OrderDetail.as_view(), name="order-detail"),
     path("orders/<uuid:order_id>/history/", views.OrderStateAt.as_view(), name="order-state-at"),
+    path("orders/<uuid:order_id>/cancel/", cancel.cancel_order, name="order-cancel"),
 ]

@@ -23,9 +23,9 @@ from django.utils import timezone
 from orders_site.catalog.models import Reservation, Stock
 from orders_site.eventstore.models import StoredEvent
 from orders_site.orders.models import Order
-from orders_site.orders.status import TERMINAL
+from orders_site.orders.status import PAID as PAID_STATUSES, TERMINAL
 
-PAID = ("PAYMENT_COMPLETED", "DELIVERY_PREPARING")
+PAID = tuple(sorted(s.value for s in PAID_STATUSES))
 
 
 @dataclass

@@ -18,11 +18,14 @@ from .models import Notification
 
 log = logging.getLogger("notifications")
 KIND_OF_STATUS = {"DELIVERY_PREPARING": "ORDER_CONFIRMED", "STOCK_REJECTED": "ORDER_REJECTED",
-                  "PAYMENT_FAILED": "PAYMENT_FAILED", "CANCELLED": "ORDER_CANCELLED"}
+                  "PAYMENT_FAILED": "PAYMENT_FAILED", "CANCELLED": "ORDER_CANCELLED",
+                  "SHIPPED": "ORDER_SHIPPED", "DELIVERED": "ORDER_DELIVERED"}
 MESSAGES = {"ORDER_CONFIRMED": "Your order {number} is paid and being prepared for delivery.",
             "ORDER_REJECTED": "Sorry, order {number} could not be fulfilled: {reason}. You were not charged.",
             "PAYMENT_FAILED": "The payment for order {number} failed ({reason}). Nothing was charged.",
-            "ORDER_CANCELLED": "Order {number} was cancelled. Any payment taken is refunded."}
+            "ORDER_CANCELLED": "Order {number} was cancelled. Any payment taken is refunded.",
+            "ORDER_SHIPPED": "Your order {number} has shipped {reason}.",
+            "ORDER_DELIVERED": "Your order {number} was delivered. Thank you for shopping with us."}
 
 
 def outbox_file() -> Path:

@@ -49,6 +49,9 @@ class OrderItem(models.Model):
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["order", "sku"], name="order_item_sku_uniq")]
 
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.sku}"
+
     @property
     def line_total_minor(self) -> int:
         return self.quantity * self.unit_price_minor

@@ -11,6 +11,8 @@ class OrderStatus(StrEnum):
     PAYMENT_COMPLETED = "PAYMENT_COMPLETED"
     PAYMENT_FAILED = "PAYMENT_FAILED"
     DELIVERY_PREPARING = "DELIVERY_PREPARING"
+    SHIPPED = "SHIPPED"
+    DELIVERED = "DELIVERED"
     CANCELLED = "CANCELLED"
 
 
@@ -18,15 +20,27 @@ S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.ORDERED: frozenset({S.STOCK_HELD, S.STOCK_REJECTED, S.CANCELLED}),
     S.STOCK_HELD: frozenset({S.PAYMENT_COMPLETED, S.PAYMENT_FAILED, S.CANCELLED}),
-    S.PAYMENT_COMPLETED: frozenset({S.DELIVERY_PREPARING}),
+    # A paid order can be cancelled until it ships: the payment service refunds it, the stock
+    # service puts its units back on the shelf.
+    S.PAYMENT_COMPLETED: frozenset({S.DELIVERY_PREPARING, S.CANCELLED}),
+    S.DELIVERY_PREPARING: frozenset({S.SHIPPED, S.CANCELLED}),
+    S.SHIPPED: frozenset({S.DELIVERED}),  # once the parcel left, cancelling is refused
     S.STOCK_REJECTED: frozenset(),
     S.PAYMENT_FAILED: frozenset(),
-    S.DELIVERY_PREPARING: frozenset(),
+    S.DELIVERED: frozenset(),
     S.CANCELLED: frozenset(),
 }
-TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+FINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+# Statuses the carrier (through an operator) moves on, never a service of the saga.
+AWAITING_CARRIER = frozenset({S.DELIVERY_PREPARING, S.SHIPPED})
+# Where the saga leaves an order: no service will move it on by itself. An order elsewhere is in
+# progress, and one in progress for long is stuck (the invariant checker and the admin report it).
+TERMINAL = FINAL | AWAITING_CARRIER
+# Orders whose money is kept (captured and not refunded).
+PAID = frozenset({S.PAYMENT_COMPLETED, S.DELIVERY_PREPARING, S.SHIPPED, S.DELIVERED})
 # Outcomes a customer hears about (one notification each).
-OUTCOMES = frozenset({S.STOCK_REJECTED, S.PAYMENT_FAILED, S.DELIVERY_PREPARING, S.CANCELLED})
+OUTCOMES = frozenset({S.STOCK_REJECTED, S.PAYMENT_FAILED, S.DELIVERY_PREPARING, S.SHIPPED, S.DELIVERED,
+                      S.CANCELLED})
 
 
 class InvalidTransition(ValueError):
@@ -45,6 +59,8 @@ PRESUPPOSES: dict[OrderStatus, OrderStatus] = {
     S.PAYMENT_COMPLETED: S.STOCK_HELD,
     S.PAYMENT_FAILED: S.STOCK_HELD,
     S.DELIVERY_PREPARING: S.PAYMENT_COMPLETED,
+    S.SHIPPED: S.DELIVERY_PREPARING,
+    S.DELIVERED: S.SHIPPED,
 }
 
 
@@ -64,5 +80,9 @@ def path_to(current: OrderStatus, target: OrderStatus) -> list[OrderStatus]:
 
 
 def already_past(current: OrderStatus, target: OrderStatus) -> bool:
-    """True when `current` is `target` or a status that `target` leads to (a stale result)."""
-    return current == target or any(already_past(current, nxt) for nxt in TRANSITIONS[target])
+    """True when `current` is `target` or a status that `target` leads to (a stale result).
+
+    Cancellation is not progress: a cancelled order may have been paid or not, so a result heard after
+    it counts as contradicting (the payment service refunds what must be)."""
+    return current == target or any(already_past(current, nxt) for nxt in TRANSITIONS[target]
+                                    if nxt != S.CANCELLED)

@@ -53,10 +53,10 @@ def change_status(order_id: uuid.UUID, target: OrderStatus, *, cause: Cause, rea
 
 
 def cancel_order(order_id: uuid.UUID, *, reason: str, requested_by: str) -> Order:
-    """Cancel an order that is not paid yet (staff action or customer request).
+    """Cancel an order that has not shipped (staff action or customer request).
 
-    The stock service releases the reservation on OrderStatusChanged(to CANCELLED); a payment that
-    completes afterwards is refunded by the payment service. Raises InvalidTransition when too late
+    The stock service releases the reservation on OrderStatusChanged(to CANCELLED); a captured
+    payment, or one that completes afterwards, is refunded by the payment service. Raises InvalidTransition when too late
     and Order.DoesNotExist for an unknown order (from change_status).
     """
     return change_status(order_id, OrderStatus.CANCELLED, cause=Cause.fresh(),

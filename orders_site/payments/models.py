@@ -46,4 +46,17 @@ class Payment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.order_id} #{self.attempt} {self.status}"
+        return f"payment #{self.attempt} of {self.order} ({self.status})"
+
+    def outcome(self) -> str:
+        """What happened, in one line: a failure reason only while it is still the story (a payment
+        that was in doubt and then captured or refunded is not shown as failed)."""
+        if self.status == self.Status.REFUNDED:
+            return f"refunded: {self.refund_reason}"
+        if self.status == self.Status.CAPTURED:
+            return f"captured ({self.gateway_transaction_id})"
+        if self.status == self.Status.DECLINED:
+            return f"declined: {self.decline_code or self.failure_reason}"
+        if self.status == self.Status.IN_DOUBT:
+            return f"in doubt: {self.failure_reason}"
+        return "waiting for the gateway"

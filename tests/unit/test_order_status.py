@@ -14,7 +14,9 @@ S = OrderStatus
 ALLOWED = [
     (S.ORDERED, S.STOCK_HELD), (S.ORDERED, S.STOCK_REJECTED), (S.ORDERED, S.CANCELLED),
     (S.STOCK_HELD, S.PAYMENT_COMPLETED), (S.STOCK_HELD, S.PAYMENT_FAILED), (S.STOCK_HELD, S.CANCELLED),
-    (S.PAYMENT_COMPLETED, S.DELIVERY_PREPARING),
+    (S.PAYMENT_COMPLETED, S.DELIVERY_PREPARING), (S.PAYMENT_COMPLETED, S.CANCELLED),
+    (S.DELIVERY_PREPARING, S.SHIPPED), (S.DELIVERY_PREPARING, S.CANCELLED),
+    (S.SHIPPED, S.DELIVERED),
 ]
 
 
@@ -29,10 +31,16 @@ def test_everything_else_is_refused(current: OrderStatus, target: OrderStatus) -
         check_transition(current, target)
 
 
-def test_paid_orders_cannot_be_cancelled_and_outcomes_are_terminal() -> None:
+@pytest.mark.parametrize("shipped", [S.SHIPPED, S.DELIVERED])
+def test_cancelling_after_shipping_is_refused(shipped: OrderStatus) -> None:
     with pytest.raises(InvalidTransition):
-        check_transition(S.PAYMENT_COMPLETED, S.CANCELLED)
-    assert TERMINAL == {S.STOCK_REJECTED, S.PAYMENT_FAILED, S.DELIVERY_PREPARING, S.CANCELLED}
+        check_transition(shipped, S.CANCELLED)
+
+
+def test_the_saga_leaves_orders_at_its_outcomes_and_waiting_for_the_carrier() -> None:
+    from orders_site.orders.status import FINAL
+    assert FINAL == {S.STOCK_REJECTED, S.PAYMENT_FAILED, S.DELIVERED, S.CANCELLED}
+    assert TERMINAL == FINAL | {S.DELIVERY_PREPARING, S.SHIPPED}
 
 
 @pytest.mark.parametrize(("current", "target", "path"), [
@@ -45,6 +53,9 @@ def test_paid_orders_cannot_be_cancelled_and_outcomes_are_terminal() -> None:
     (S.CANCELLED, S.PAYMENT_COMPLETED, []),       # contradicts history: refused (and refunded elsewhere)
     (S.STOCK_REJECTED, S.PAYMENT_COMPLETED, []),
     (S.PAYMENT_FAILED, S.DELIVERY_PREPARING, []),
+    (S.PAYMENT_COMPLETED, S.SHIPPED, [S.DELIVERY_PREPARING, S.SHIPPED]),
+    (S.DELIVERY_PREPARING, S.DELIVERED, [S.SHIPPED, S.DELIVERED]),
+    (S.CANCELLED, S.SHIPPED, []),
 ])
 def test_path_fills_in_presupposed_steps_only(current: OrderStatus, target: OrderStatus, path: list) -> None:
     from orders_site.orders.status import path_to
