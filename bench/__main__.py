@@ -121,6 +121,8 @@ def headline(report: dict) -> list[str]:
                              f"API/SQL {pair['api_to_sql_ratio']}")
         lines.append(f"  one checkout: {api['statements_per_checkout']} SQL statements, "
                      f"{api['round_trips_per_checkout']} round trips")
+        lines.append(f"  CPU ms per order at {at4['connections']} connections: {at4['cpu_ms_per_order']}; "
+                     f"per raw SQL transaction: {at4['cpu_ms_per_raw_tx']}")
         best = api["best"]
         lines.append(f"  best: {best['orders_per_second']} orders/s at {best['connections']} connections "
                      f"(target 1000/s with p99 < 50 ms: {verdict(api['target_met'])})")

@@ -16,16 +16,19 @@ from __future__ import annotations
 import json
 import multiprocessing
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .stackup import percentile, say
+from .stackup import cpu_seconds, percentile, say
 
 TARGET_RATE = 1000.0
 TARGET_P99_MS = 50.0
@@ -311,7 +314,29 @@ def profile_layers(stack, token: str, skus: list[str], seconds: float,
     return {"connections": connections, **layer_budget(samples)}
 
 
-def interleaved(base_url: str, token: str, skus: list[str], dsn: str, statements: list[Statement],
+@contextmanager
+def cpu_used(stack, into: dict[str, float]) -> Iterator[None]:
+    """Add the CPU seconds the web and postgres processes and this process's children (wrk, the SQL
+    clients) use inside the block to `into`. CPU time is what a busy neighbour disturbs least."""
+    def read() -> dict[str, float]:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        per_component = cpu_seconds(stack)
+        return {"web": per_component.get("web", 0.0), "postgres": per_component.get("postgres", 0.0),
+                "load": children.ru_utime + children.ru_stime}
+    before = read()
+    yield
+    after = read()
+    for name in before:
+        into[name] = into.get(name, 0.0) + after[name] - before[name]
+
+
+def per_unit(cpu: dict[str, float], units: int, load_name: str) -> dict[str, float]:
+    """CPU milliseconds per order (or transaction), by process group."""
+    return {(load_name if name == "load" else name): round(seconds * 1000 / max(units, 1), 2)
+            for name, seconds in cpu.items() if name != "web" or seconds > 0}
+
+
+def interleaved(stack, base_url: str, token: str, skus: list[str], dsn: str, statements: list[Statement],
                 unique: set[str], connections: int, seconds: float, rounds: int) -> tuple[dict, dict]:
     """HTTP and raw SQL at the same concurrency in alternating slices (`rounds` of each, `seconds` in
     all per side), so both see the same background load on a shared machine; merged per side: rates
@@ -319,11 +344,15 @@ def interleaved(base_url: str, token: str, skus: list[str], dsn: str, statements
     worst slice's (wrk's percentiles cannot be merged)."""
     slice_seconds = max(2.0, seconds / rounds)
     http_slices, raw_slices = [], []
+    http_cpu: dict[str, float] = {}
+    raw_cpu: dict[str, float] = {}
     for _ in range(rounds):
-        http_slices.append(run_wrk(base_url, token, skus, connections, slice_seconds))
-        # One process per connection: past 16 the 2 cores only switch between them.
-        raw_slices.append(run_raw_sql(dsn, statements, unique, min(connections, RAW_SQL_MAX_CONNECTIONS),
-                                      slice_seconds))
+        with cpu_used(stack, http_cpu):
+            http_slices.append(run_wrk(base_url, token, skus, connections, slice_seconds))
+        with cpu_used(stack, raw_cpu):
+            # One process per connection: past 16 the 2 cores only switch between them.
+            raw_slices.append(run_raw_sql(dsn, statements, unique, min(connections, RAW_SQL_MAX_CONNECTIONS),
+                                          slice_seconds))
     duration = sum(h["seconds"] for h in http_slices)
     requests = sum(h["requests"] for h in http_slices)
     non_2xx = sum(h["non_2xx"] for h in http_slices)
@@ -332,13 +361,13 @@ def interleaved(base_url: str, token: str, skus: list[str], dsn: str, statements
             "orders_per_second": round((requests - non_2xx) / duration, 1),
             **{k: max(h[k] for h in http_slices) for k in ("p99_ms", "max_ms")},
             **{k: sorted(h[k] for h in http_slices)[len(http_slices) // 2] for k in ("p50_ms", "p90_ms")},
-            "slices": http_slices}
+            "slices": http_slices, "cpu_ms_per_order": per_unit(http_cpu, requests - non_2xx, "wrk")}
     latencies = sorted(x for r in raw_slices for x in r.pop("latencies"))
     raw_seconds = sum(r["seconds"] for r in raw_slices)
     raw = {"connections": raw_slices[0]["connections"], "seconds": raw_seconds, "transactions": len(latencies),
            "transactions_per_second": round(len(latencies) / raw_seconds, 1),
            "p50_ms": round(percentile(latencies, 50) * 1000, 2), "p99_ms": round(percentile(latencies, 99) * 1000, 2),
-           "slices": raw_slices}
+           "slices": raw_slices, "cpu_ms_per_tx": per_unit(raw_cpu, len(latencies), "SQL clients")}
     return http, raw
 
 
@@ -356,7 +385,8 @@ def measure(stack, *, connections: list[int], seconds: float, rounds: int = 3) -
     run_wrk(base_url, token, skus, 8, 5)
     http_runs, raw_runs, pairs = [], [], []
     for c in connections:
-        http, raw = interleaved(base_url, token, skus, stack.cfg.db_dsn, statements, unique, c, seconds, rounds)
+        http, raw = interleaved(stack, base_url, token, skus, stack.cfg.db_dsn, statements, unique, c, seconds,
+                                rounds)
         http_runs.append(http)
         raw_runs.append(raw)
         say(f"api: {c} connections: {http['orders_per_second']} orders/s, p50 {http['p50_ms']:.1f} ms, "
@@ -370,6 +400,8 @@ def measure(stack, *, connections: list[int], seconds: float, rounds: int = 3) -
                           round(h["orders_per_second"] / r["transactions_per_second"], 3)
                           for h, r in zip(http["slices"], raw["slices"])]})
         say(f"api: API/SQL at {c} connections: {ratio} (per slice: {pairs[-1]['slice_ratios']})")
+        say(f"api: CPU ms per order: {http['cpu_ms_per_order']}; per raw SQL transaction: {raw['cpu_ms_per_tx']}")
+        pairs[-1]["cpu_ms_per_order"], pairs[-1]["cpu_ms_per_raw_tx"] = http["cpu_ms_per_order"], raw["cpu_ms_per_tx"]
     say(f"api: profiling layers at {PROFILE_CONNECTIONS} connections ({min(seconds, 10):.0f} s)")
     profile = profile_layers(stack, token, skus, min(seconds, 10))
     for name, v in profile["layers_ms"].items():

@@ -85,7 +85,8 @@ TEMPLATES = [
 
 DATABASES = {
     "default": {
-        "ENGINE": "django.db.backends.postgresql",
+        # django.db.backends.postgresql with a health check only after idle (orders_site/dbbackend/base.py)
+        "ENGINE": "orders_site.dbbackend",
         "HOST": env("ORDERS_DB_HOST", "127.0.0.1"),
         "PORT": env("ORDERS_DB_PORT", "55432"),
         "NAME": env("ORDERS_DB_NAME", "orders"),
