@@ -179,7 +179,10 @@ class EmbeddedStack:
                     "the relay's connector to be RUNNING")
 
     def start_web(self) -> None:
+        """Start the web app (a no-op when it runs already: several tests may ask for it)."""
         from .procs import port_open
+        if self["web"].running:
+            return
         self["web"].start()
         self._await(self["web"], lambda: port_open(self.cfg.web_host, self.cfg.web_port), 120, "the web app")
 

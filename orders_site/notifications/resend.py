@@ -21,5 +21,5 @@ def resend(notification_id: uuid.UUID, *, staff_username: str) -> Notification:
             "order_id": str(notification.order_id), "notification_id": str(notification.pk),
             "kind": notification.kind, "channel": notification.channel, "recipient": notification.recipient,
             "requested_by": staff_username}, correlation_id=fetch_correlation(notification.order_id))
-        transaction.on_commit(lambda: _deliver(notification), robust=True)
+        transaction.on_commit(lambda: _deliver([notification]), robust=True)
         return notification

@@ -10,7 +10,9 @@ import uuid
 
 from .models import Order
 from .status import InvalidTransition, OrderStatus, TRANSITIONS
-from .transitions import Cause, change_status
+from orders_site.eventstore.cause import Cause
+
+from .transitions import change_status
 
 
 class CannotCancel(InvalidTransition):

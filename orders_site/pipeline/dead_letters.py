@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from consumers.events import PoisonMessage, from_message
-from consumers.runtime import decoded, dlq_topic
+from consumers.events import PoisonMessage, decoded, from_message
+from consumers.kafka import dlq_topic
 
 from .models import Redrive
 from .status import PipelineConfig
