@@ -64,8 +64,8 @@ def parse_reason(body: Any) -> str:
     operation_id="orders_cancel", request={"application/json": CANCEL_SCHEMA}, parameters=[IDEMPOTENCY_KEY],
     description="Cancel an order that has not shipped. A paid order is refunded through the payment gateway and its "
                 "stock put back, asynchronously: the order is CANCELLED at once, the refund follows within seconds "
-                "and shows in the order's history as PaymentRefunded. The body is a JSON object, `{}` when there is "
-                "no reason to give. With an Idempotency-Key, a retry replays the first answer, refusals included.",
+                "and shows in the order's history as PaymentRefunded. The body is a JSON object with an optional "
+                "reason (an empty body is taken as `{}`). With an Idempotency-Key, a retry replays the first answer, refusals included.",
     examples=[OpenApiExample("with a reason", request_only=True, value={"reason": "ordered the wrong size"})],
     responses={
         200: OpenApiResponse(OrderSerializer, description="cancelled (status CANCELLED)"),
@@ -85,7 +85,9 @@ def parse_reason(body: Any) -> str:
 def cancel_order(request: Request, order_id: uuid.UUID) -> Response:
     if not visible_orders(request).filter(pk=order_id).exists():
         return Response({"detail": "No Order matches the given query."}, status=status.HTTP_404_NOT_FOUND)
-    body = read_json(request._request)  # 400 / 413 / 415 before any key is claimed
+    # The same limits as a checkout's (size, depth, encoding, NUL), before any key is claimed; no
+    # body at all means no reason given.
+    body = read_json(request._request) if request._request.body else {}
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return _cancel(request, order_id, body)

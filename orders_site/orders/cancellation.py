@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import uuid
 
-from .models import Order
-from .status import InvalidTransition, OrderStatus, TRANSITIONS
 from orders_site.eventstore.cause import Cause
 
+from .models import Order
+from .status import InvalidTransition, OrderStatus, TRANSITIONS
 from .transitions import change_status
 
 

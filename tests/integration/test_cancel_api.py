@@ -36,6 +36,11 @@ def events_of(order: Order) -> list[str]:
                 .values_list("event_type", flat=True))
 
 
+def test_no_body_at_all_is_a_cancellation_without_a_reason(alice: APIClient, order: Order) -> None:
+    response = alice.post(f"/api/orders/{order.pk}/cancel/")
+    assert response.status_code == 200 and response.json()["status"] == "CANCELLED"
+
+
 def test_an_unpaid_order_is_cancelled_by_an_event(alice: APIClient, order: Order) -> None:
     response = alice.post(f"/api/orders/{order.pk}/cancel/", {"reason": "changed my mind"}, format="json")
     assert response.status_code == 200, response.content
@@ -101,6 +106,7 @@ def test_bad_input_is_a_4xx_and_changes_nothing(alice: APIClient, order: Order) 
     assert alice.post(url, {"reason": 5}, format="json").status_code == 400
     assert alice.post(url, "reason=x", content_type="application/x-www-form-urlencoded").status_code == 415
     assert alice.post(url, "{not json", content_type="application/json").status_code == 400
+    assert alice.post(url, {"reason": "bad\u0000byte"}, format="json").status_code == 400
     order.refresh_from_db()
     assert order.status == "ORDERED"
 
