@@ -1,7 +1,7 @@
 """POST /api/orders/{id}/cancel/: a customer cancels their order until it ships.
 
-Kept apart from views.py so checkout work there and this endpoint merge independently. The view
-only translates HTTP: the cancellation is orders/cancellation.py, the refund and the stock release
+Kept apart from views.py so the checkout path there and this endpoint change independently. The view
+only translates HTTP: the cancellation is orders/cancellation.py; the refund and the stock release
 follow from its event (docs/design.md, "Cancellation").
 """
 from __future__ import annotations
@@ -20,59 +20,74 @@ from orders_site.orders.cancellation import CannotCancel, cancel
 from orders_site.orders.models import Order
 
 from . import idempotency
-from .serializers import OrderSerializer
 from .body import MAX_BODY_BYTES, read_json
-from .docs import IDEMPOTENCY_KEY as IDEMPOTENCY_HEADER
-from .docs import NO_NUL, error
+from .docs import FIELD_ERRORS, IDEMPOTENCY_KEY, NO_NUL, error
+from .serializers import OrderSerializer
 from .views import visible_orders
 
-
-class CancelSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=200,
-                                   help_text="Why, in the customer's words (kept in the order's history)")
-
-
-# The body as JSON Schema: what _cancel accepts (unknown fields are refused, like a checkout's).
+MAX_REASON_LENGTH = 200
 CANCEL_SCHEMA = {
     "type": "object", "additionalProperties": False,
-    "properties": {"reason": {"type": "string", "maxLength": 200, "pattern": NO_NUL,
-                              "description": "Why, in the customer's words (kept in the order's history)"}},
+    "properties": {"reason": {"type": "string", "maxLength": MAX_REASON_LENGTH, "pattern": NO_NUL,
+                              "description": "why, in the customer's words (kept in the order's history)"}},
 }
-
 TOO_LATE = inline_serializer("CancelRefused", {
     "detail": serializers.CharField(help_text="why the order can no longer be cancelled"),
     "code": serializers.CharField(help_text="`too_late`"),
     "status": serializers.CharField(help_text="the order's current status")})
 
 
+class InvalidCancel(ValueError):
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__(str(errors))
+        self.errors = errors
+
+
+def parse_reason(body: Any) -> str:
+    """The optional reason of a cancel body; InvalidCancel (per-field errors) for anything else."""
+    if not isinstance(body, dict):
+        raise InvalidCancel({"non_field_errors": ["Expected a JSON object."]})
+    unknown = sorted(set(body) - {"reason"})
+    if unknown:
+        raise InvalidCancel({name: ["Unknown field."] for name in unknown})
+    reason = body.get("reason", "")
+    if not isinstance(reason, str):
+        raise InvalidCancel({"reason": ["Not a valid string."]})
+    if len(reason) > MAX_REASON_LENGTH:
+        raise InvalidCancel({"reason": [f"Ensure this field has no more than {MAX_REASON_LENGTH} characters."]})
+    if "\x00" in reason:
+        raise InvalidCancel({"reason": ["Null characters are not allowed."]})
+    return reason.strip()
+
+
 @extend_schema(
-    operation_id="orders_cancel", request={"application/json": CANCEL_SCHEMA}, parameters=[IDEMPOTENCY_HEADER],
-    description="Cancel an order that has not shipped. A paid order is refunded through the payment gateway and "
-                "its stock put back, asynchronously (the order is CANCELLED at once; the refund follows within "
-                "seconds and shows in the order's history as PaymentRefunded). With an Idempotency-Key, a "
-                "retry replays the first answer, refusals included.",
+    operation_id="orders_cancel", request={"application/json": CANCEL_SCHEMA}, parameters=[IDEMPOTENCY_KEY],
+    description="Cancel an order that has not shipped. A paid order is refunded through the payment gateway and its "
+                "stock put back, asynchronously: the order is CANCELLED at once, the refund follows within seconds "
+                "and shows in the order's history as PaymentRefunded. The body is a JSON object with an optional "
+                "reason (an empty body is taken as `{}`). With an Idempotency-Key, a retry replays the first answer, refusals included.",
+    examples=[OpenApiExample("with a reason", request_only=True, value={"reason": "ordered the wrong size"})],
     responses={
         200: OpenApiResponse(OrderSerializer, description="cancelled (status CANCELLED)"),
-        400: OpenApiResponse(description="invalid body or Idempotency-Key"),
-        401: OpenApiResponse(description="not authenticated"),
-        404: OpenApiResponse(description="no such order, or another customer's"),
+        400: OpenApiResponse(FIELD_ERRORS, description="a body that is not a JSON object, an unknown field, a reason "
+                                                       "too long; or an invalid Idempotency-Key"),
         409: OpenApiResponse(TOO_LATE, description="too late to cancel (shipped, delivered, already cancelled or "
                                                    "ended), code `too_late`; or the same Idempotency-Key still in "
-                                                   "flight (Retry-After header)",
-                             examples=[OpenApiExample("shipped", value={
+                                                   "flight (header Retry-After, body without a code)",
+                             examples=[OpenApiExample("shipped", response_only=True, value={
                                  "detail": "the order has shipped: it can no longer be cancelled",
                                  "code": "too_late", "status": "SHIPPED"})]),
         413: error(f"the body is larger than {MAX_BODY_BYTES} bytes"),
         415: error("the body is not application/json"),
-        422: OpenApiResponse(description="Idempotency-Key reused with a different body"),
+        422: error("the Idempotency-Key was used with a different body"),
     })
 @api_view(["POST"])
 def cancel_order(request: Request, order_id: uuid.UUID) -> Response:
-    # The same limits as a checkout's (size, depth, encoding, NUL); the body itself is optional.
-    has_body = bool(request._request.body)
-    body = read_json(request._request) if has_body else {}
     if not visible_orders(request).filter(pk=order_id).exists():
         return Response({"detail": "No Order matches the given query."}, status=status.HTTP_404_NOT_FOUND)
+    # The same limits as a checkout's (size, depth, encoding, NUL), before any key is claimed; no
+    # body at all means no reason given.
+    body = read_json(request._request) if request._request.body else {}
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return _cancel(request, order_id, body)
@@ -99,19 +114,15 @@ def cancel_order(request: Request, order_id: uuid.UUID) -> Response:
 
 
 def _cancel(request: Request, order_id: uuid.UUID, body: Any) -> Response:
-    if not isinstance(body, dict):
-        return Response({"non_field_errors": ["the body must be a JSON object"]}, status=status.HTTP_400_BAD_REQUEST)
-    unknown = sorted(set(body) - {"reason"})
-    if unknown:
-        return Response({name: ["unknown field"] for name in unknown}, status=status.HTTP_400_BAD_REQUEST)
-    serializer = CancelSerializer(data=body)
-    if not serializer.is_valid():
-        return Response(serializer.errors, status=status.HTTP_400_BAD_REQUEST)
-    who = f"staff {request.user.get_username()}" if request.user.is_staff else f"customer {request.user.get_username()}"
     try:
-        order = cancel(order_id, requested_by=who, reason=serializer.validated_data.get("reason") or "")
+        reason = parse_reason(body)
+    except InvalidCancel as err:
+        return Response(err.errors, status=status.HTTP_400_BAD_REQUEST)
+    user = request.user
+    who = f"{'staff' if user.is_staff else 'customer'} {user.get_username()}"
+    try:
+        order = cancel(order_id, requested_by=who, reason=reason)
     except CannotCancel as err:
         current = Order.objects.get(pk=order_id).status
         return Response({"detail": str(err), "code": "too_late", "status": current}, status=status.HTTP_409_CONFLICT)
-    order = Order.objects.prefetch_related("items").get(pk=order.pk)
-    return Response(OrderSerializer(order).data)
+    return Response(OrderSerializer(Order.objects.prefetch_related("items").get(pk=order.pk)).data)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import uuid
 
+from orders_site.eventstore.cause import Cause
+
 from .models import Order
 from .status import InvalidTransition, OrderStatus, TRANSITIONS
-from .transitions import Cause, change_status
+from .transitions import change_status
 
 
 class CannotCancel(InvalidTransition):

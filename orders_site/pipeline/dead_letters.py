@@ -13,8 +13,7 @@ from datetime import datetime, timezone
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from consumers.events import PoisonMessage, from_message
-from consumers.events import decoded
+from consumers.events import PoisonMessage, decoded, from_message
 from consumers.kafka import dlq_topic
 
 from .models import Redrive

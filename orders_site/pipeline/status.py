@@ -8,7 +8,6 @@ pipeline_status` and the metrics collectors all read through here.
 """
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -17,9 +16,9 @@ from confluent_kafka.admin import AdminClient
 from django.conf import settings
 from django.db import connections
 
-from consumers.registry import SERVICE_NAMES as SERVICES
 from consumers.config import group_name
 from consumers.kafka import dlq_topic
+from consumers.registry import SERVICE_NAMES, load
 from stack import connector
 
 SLOT_NAME = "orders_outbox"  # connect/outbox-connector.json, slot.name
@@ -130,7 +129,7 @@ class PipelineStatus:
 
 def service_topics(service: str) -> list[str]:
     """The topics a consumer service reads (its own declaration, not a second list)."""
-    return list(importlib.import_module(f"consumers.{service}").SERVICE.topics)
+    return list(load(service).topics)
 
 
 def _probe(cfg: PipelineConfig) -> Consumer:
@@ -139,7 +138,7 @@ def _probe(cfg: PipelineConfig) -> Consumer:
                      "enable.auto.commit": False, "socket.timeout.ms": int(cfg.timeout * 1000)})
 
 
-def fetch_consumer_lag(cfg: PipelineConfig, services: Iterable[str] = SERVICES) -> list[GroupLag]:
+def fetch_consumer_lag(cfg: PipelineConfig, services: Iterable[str] = SERVICE_NAMES) -> list[GroupLag]:
     """Per consumer group and partition: committed offset, end offset and lag."""
     admin = AdminClient({"bootstrap.servers": cfg.bootstrap})
     probe = _probe(cfg)
@@ -200,7 +199,7 @@ def fetch_slot_state(cfg: PipelineConfig, using: str = "default") -> SlotState:
                      wal_status=row[2])
 
 
-def fetch_dead_letter_counts(cfg: PipelineConfig, services: Iterable[str] = SERVICES) -> list[DeadLetterCount]:
+def fetch_dead_letter_counts(cfg: PipelineConfig, services: Iterable[str] = SERVICE_NAMES) -> list[DeadLetterCount]:
     """Messages waiting in each service's dead-letter topic (0 when the topic does not exist yet)."""
     admin = AdminClient({"bootstrap.servers": cfg.bootstrap})
     try:

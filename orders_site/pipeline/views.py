@@ -10,7 +10,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from consumers.registry import SERVICE_NAMES as SERVICES
+from consumers.registry import SERVICE_NAMES
 from orders_site.orders.models import Order
 from orders_site.orders.status import TERMINAL
 from orders_site.payments.models import Payment
@@ -43,7 +43,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 def dead_letter_list(request: HttpRequest, service: str) -> HttpResponse:
-    if service not in SERVICES:
+    if service not in SERVICE_NAMES:
         raise Http404("no such service")
     cfg = PipelineConfig.from_settings()
     done = dead_letters.redriven(f"shop.dlq.{service}")
@@ -59,7 +59,7 @@ def dead_letter_list(request: HttpRequest, service: str) -> HttpResponse:
 
 @require_POST
 def dead_letter_redrive(request: HttpRequest, service: str) -> HttpResponse:
-    if service not in SERVICES:
+    if service not in SERVICE_NAMES:
         raise Http404("no such service")
     try:
         partition, offset = int(request.POST["partition"]), int(request.POST["offset"])

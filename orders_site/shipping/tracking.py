@@ -12,11 +12,12 @@ import uuid
 from django.db import transaction
 from django.utils import timezone
 
+from orders_site.eventstore.cause import Cause
 from orders_site.eventstore.store import record_event
 from orders_site.orders.cancellation import fetch_correlation
 from orders_site.orders.models import Order
 from orders_site.orders.status import InvalidTransition, OrderStatus, check_transition
-from orders_site.orders.transitions import Cause, change_status
+from orders_site.orders.transitions import change_status
 
 from .models import Delivery
 

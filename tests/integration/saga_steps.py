@@ -1,16 +1,12 @@
-"""Drive an order through the saga in-process: the same service calls the consumers make, in order,
-so integration tests reach "paid", "delivery preparing" or "shipped" without nine processes."""
+"""Drive one order through the saga with the same service calls the consumers make, in order, so an
+integration test reaches "paid", "delivery preparing" or "shipped" in its own transaction (the whole
+consumer loop in-process is tests/integration/saga_driver.py)."""
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-from gateway.__main__ import Handler
-from gateway.faults import FaultPlan
-from gateway.ledger import Ledger
 from orders_site.catalog.reservations import Hold, Move, hold_stocks, release_stocks, sell_stocks
 from orders_site.eventstore.cause import Cause
 from orders_site.orders.models import Order
@@ -20,36 +16,34 @@ from orders_site.payments.gateway_client import GatewayClient
 from orders_site.payments.models import Payment
 from orders_site.shipping.services import Preparation, prepare_deliveries
 
+from .saga_driver import gateway_simulator
+
 
 def serve_gateway(tmp_path: Path) -> Iterator[GatewayClient]:
-    """The payment gateway simulator on a free port, in a thread, with its own ledger."""
-    Handler.ledger = Ledger(tmp_path / "ledger.sqlite3")
-    Handler.faults = FaultPlan(hang_ms=1500)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield GatewayClient(f"http://127.0.0.1:{server.server_address[1]}", timeout=1)
-    server.shutdown()
+    """A client of the payment gateway simulator, running in a thread with its own ledger."""
+    with gateway_simulator(tmp_path):
+        from consumers import payment
+        yield payment.client
+
+
+def _cause(event_type: str) -> Cause:
+    return Cause(uuid.uuid4(), event_type, uuid.uuid4())
 
 
 def _result(order: Order, event_type: str) -> None:
     apply_results([Result(order.pk, event_type, "", _cause(event_type))])
 
 
-def _cause(event_type: str | None = None) -> Cause:
-    return Cause(uuid.uuid4(), event_type, uuid.uuid4())
-
-
 def pay(order: Order, client: GatewayClient) -> Payment:
     """ORDERED -> stock held -> charged at the gateway -> PAYMENT_COMPLETED, stock sold."""
-    hold_stocks([Hold(order.pk, [{"sku": i.sku, "quantity": i.quantity} for i in order.items.all()], _cause())])
+    hold_stocks([Hold(order.pk, [{"sku": i.sku, "quantity": i.quantity} for i in order.items.all()],
+                      _cause("OrderCreated"))])
     _result(order, "StockHeld")
-    [payment_id] = payments.start_payments([payments.Start(order.pk, _cause("StockHeld"))])
-    payments.charge(payment_id, client)
+    waiting = payments.start_payments([payments.Start(order.pk, _cause("StockHeld"))])
+    payments.charge(waiting[0], client)
     _result(order, "PaymentCompleted")
     sell_stocks([Move(order.pk, _cause("PaymentCompleted"))])
-    return Payment.objects.get(pk=payment_id)
+    return Payment.objects.get(order=order)
 
 
 def prepare(order: Order, client: GatewayClient) -> Payment:
@@ -61,7 +55,7 @@ def prepare(order: Order, client: GatewayClient) -> Payment:
 
 
 def react_to_cancellation(order: Order, client: GatewayClient) -> None:
-    """What the stock and payment consumers do on OrderStatusChanged(to CANCELLED)."""
+    """What the stock and payment services do on OrderStatusChanged(to CANCELLED)."""
     release_stocks([Move(order.pk, _cause("OrderStatusChanged"), "order cancelled")])
-    for payment_id in Payment.objects.filter(order=order, status=Payment.Status.CAPTURED).values_list("pk", flat=True):
-        payments.refund_if_unpayable(payment_id, client)
+    payments.refund_unpayable(list(Payment.objects.filter(order=order, status=Payment.Status.CAPTURED)
+                                   .values_list("pk", flat=True)), client)

@@ -82,14 +82,12 @@ def test_ship_then_deliver_and_the_customer_is_told(admin_client: Client, order:
     assert history(order) == ["Mark shipped (carrier=DHL, tracking_number=JD014600): now SHIPPED",
                               "Mark delivered: now DELIVERED"]
     # the notification service reacts to the OrderStatusChanged events (as its consumer would)
-    for status in ("SHIPPED", "DELIVERED"):
-        change = StoredEvent.objects.filter(aggregate_id=str(order.pk), event_type="OrderStatusChanged")
-        notify_outcomes([Outcome(order.pk, status, last_event(order, "OrderStatusChanged")["reason"]
-                                 if status == "DELIVERED" else "with DHL, tracking number JD014600",
-                                 Cause(change.last().event_id, "OrderStatusChanged", change.first().correlation_id))])
-    bodies = list(Notification.objects.filter(order=order).order_by("kind").values_list("body", flat=True))
-    assert bodies == [f"Your order {order.number} was delivered. Thank you for shopping with us.",
-                      f"Your order {order.number} has shipped with DHL, tracking number JD014600."]
+    changes = StoredEvent.objects.filter(aggregate_id=str(order.pk), event_type="OrderStatusChanged")
+    notify_outcomes([Outcome(order.pk, decoded_payload(e)["to_status"], decoded_payload(e)["reason"] or "",
+                             Cause(e.event_id, e.event_type, e.correlation_id)) for e in changes.order_by("position")])
+    bodies = dict(Notification.objects.filter(order=order).values_list("kind", "body"))
+    assert bodies["ORDER_SHIPPED"] == f"Your order {order.number} has shipped with DHL, tracking number JD014600."
+    assert bodies["ORDER_DELIVERED"] == f"Your order {order.number} was delivered. Thank you for shopping with us."
 
 
 def test_actions_in_the_wrong_state_say_why_and_record_nothing(admin_client: Client, order: Order) -> None:
@@ -117,7 +115,7 @@ def test_receive_stock(admin_client: Client) -> None:
 
 def test_resend_a_notification(admin_client: Client, order: Order, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("NOTIFICATIONS_FILE", str(tmp_path / "out.log"))
-    [notification] = notify_outcomes([Outcome(order.pk, "CANCELLED", "", Cause(order.pk, None, order.pk))])
+    [notification] = notify_outcomes([Outcome(order.pk, "CANCELLED", "", Cause.fresh())])
     admin_client.post("/admin/notifications/notification/", {"action": "resend_selected",
                                                              "_selected_action": [notification.pk]})
     assert last_event(order, "NotificationResent")["requested_by"] == "boss"

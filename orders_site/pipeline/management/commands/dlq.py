@@ -5,7 +5,7 @@ import getpass
 
 from django.core.management.base import BaseCommand, CommandError
 
-from consumers.registry import SERVICE_NAMES as SERVICES
+from consumers.registry import SERVICE_NAMES
 from orders_site.pipeline import dead_letters
 from orders_site.pipeline.display import when
 from orders_site.pipeline.status import PipelineConfig
@@ -17,10 +17,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         sub = parser.add_subparsers(dest="verb", required=True)
         listing = sub.add_parser("list")
-        listing.add_argument("service", choices=SERVICES)
+        listing.add_argument("service", choices=SERVICE_NAMES)
         for verb in ("show", "redrive"):
             p = sub.add_parser(verb)
-            p.add_argument("service", choices=SERVICES)
+            p.add_argument("service", choices=SERVICE_NAMES)
             p.add_argument("partition", type=int)
             p.add_argument("offset", type=int)
 
