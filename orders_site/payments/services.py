@@ -169,7 +169,9 @@ def refund_if_unpayable(payment_id: uuid.UUID, client: GatewayClient) -> None:
     payment = Payment.objects.select_related("order").get(pk=payment_id)
     if payment.status != S.CAPTURED or OrderStatus(payment.order.status) not in UNPAYABLE:
         return
-    reason = f"order {payment.order.status.lower()} before the payment was recorded"
+    # A cancellation can come before the capture was heard of or after it (a paid order is cancellable
+    # until it ships); the reason names what happened either way.
+    reason = f"order {payment.order.status.lower().replace('_', ' ')}: the capture is returned"
     result = client.refund(payment.gateway_transaction_id, reason)
     if not result.refunded:
         log.warning("refund of payment %s failed, will retry: %s", payment.pk, result.detail)
