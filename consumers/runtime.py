@@ -58,6 +58,9 @@ class Stats:
 
 
 Work = tuple[InboundEvent, Any]  # an event and the message it came in
+Outcome = tuple[Any, str]  # a message and what became of it: processed, duplicate, ignored, dead_lettered
+# Told about every finished batch (metrics and one log line per event: consumers/__main__.py wires it).
+BatchObserver = Callable[[list[Outcome], float], None]
 
 
 def waves(events: list[InboundEvent]) -> list[list[InboundEvent]]:
@@ -89,10 +92,12 @@ class Runtime:
     def __init__(self, service: Service, cfg: RuntimeConfig, consumer: ConsumerClient, producer: ProducerClient,
                  *, sleep: Callable[[float], None] = time.sleep,
                  atomic: Callable[[], AbstractContextManager] = transaction.atomic,
-                 claim: Callable[[str, list[uuid.UUID]], set[uuid.UUID]] = inbox.claim) -> None:
+                 claim: Callable[[str, list[uuid.UUID]], set[uuid.UUID]] = inbox.claim,
+                 on_batch: BatchObserver | None = None) -> None:
         # The unit of work (atomic + claim) is injectable too: the unit tests run the loop's
         # claim / retry / split / dead-letter logic with an in-memory stand-in.
         self.atomic, self.claim = atomic, claim
+        self.on_batch = on_batch
         self.service = service
         self.cfg = cfg
         self.consumer = consumer
@@ -161,8 +166,10 @@ class Runtime:
 
     # -- one batch ------------------------------------------------------------------------------
     def process_batch(self, messages: list[Any]) -> None:
+        started = time.perf_counter()
         work: list[Work] = []
         delivered = []
+        outcomes: list[Outcome] = []
         for msg in messages:
             if msg.error():
                 if msg.error().code() != KafkaError._PARTITION_EOF:
@@ -173,14 +180,18 @@ class Runtime:
                 event = self.read(msg)
             except PoisonMessage as err:
                 self.dead_letter(msg, "poison", err.__cause__ or err)  # the real error, not our wrapper
+                outcomes.append((msg, "dead_lettered"))
                 continue
             if event is None:
                 self.stats.ignored += 1
+                outcomes.append((msg, "ignored"))
             else:
                 work.append((event, msg))
         if work:
-            self.apply(work)
+            outcomes += self.apply(work)
         self.store_offsets(delivered)
+        if self.on_batch is not None and outcomes:
+            self.on_batch(outcomes, time.perf_counter() - started)
 
     def read(self, msg: Any) -> InboundEvent | None:
         """The message as an event its service must apply, or None when it has nothing to do."""
@@ -204,8 +215,9 @@ class Runtime:
         elif verdict == "behind":
             self.stats.out_of_order += 1
 
-    def apply(self, work: list[Work]) -> None:
-        """Apply the events in one transaction, splitting on failure (see the module docstring)."""
+    def apply(self, work: list[Work]) -> list[Outcome]:
+        """Apply the events in one transaction, splitting on failure (see the module docstring).
+        Returns what became of each message: processed, duplicate or dead_lettered."""
         failures = 0
         delay = 0.05
         while True:
@@ -224,7 +236,8 @@ class Runtime:
                 self.stats.batches += 1
                 self.stats.processed += len(fresh)
                 self.stats.duplicates += len(work) - len(fresh)
-                return
+                applied = {id(event) for event in fresh}
+                return [(msg, "processed" if id(event) in applied else "duplicate") for event, msg in work]
             except TRANSIENT as err:
                 # The database is away (restart, failover) or aborted us: wait for it however long
                 # it takes, unless we are shutting down, in which case the offsets stay unstored.
@@ -239,16 +252,14 @@ class Runtime:
                     half = len(work) // 2
                     log.warning("consumer %s: batch of %d failed (%r); splitting it", self.service.name,
                                 len(work), err)
-                    self.apply(work[:half])
-                    self.apply(work[half:])
-                    return
+                    return self.apply(work[:half]) + self.apply(work[half:])
                 failures += 1
                 event, msg = work[0]
                 log.warning("consumer %s: %s %s failed (attempt %d/%d): %r", self.service.name, event.event_type,
                             event.event_id, failures, self.cfg.max_attempts, err)
                 if failures >= self.cfg.max_attempts:
                     self.dead_letter(msg, "handler failed repeatedly", err)
-                    return
+                    return [(msg, "dead_lettered")]
             self.stats.retries += 1
             self.sleep(delay)
             delay = min(delay * 2, self.cfg.retry_backoff_max)

@@ -167,3 +167,23 @@ def test_waves_keep_per_aggregate_order() -> None:
     events = [E("a", 1), E("b", 1), E("a", 2), E("c", 1), E("a", 3), E("b", 2)]
     assert [[(e.aggregate_id, e.n) for e in w] for w in waves(events)] == [
         [("a", 1), ("b", 1), ("c", 1)], [("a", 2), ("b", 2)], [("a", 3)]]
+
+
+def test_the_batch_observer_hears_what_became_of_each_message() -> None:
+    def handler(uow, events):
+        if any(e.aggregate_id == "bad" for e in events):
+            raise ValueError("no")
+        record_all(uow, events)
+
+    rt, _, _, _ = runtime(handler, max_attempts=1)
+    heard: list[tuple[list, float]] = []
+    rt.on_batch = lambda outcomes, seconds: heard.append(([(m.offset(), o) for m, o in outcomes], seconds))
+    same = uuid.uuid4()
+    rt.process_batch([message("a", 1, offset=1, event_id=same), message("a", 1, offset=2, event_id=same),
+                      message("bad", 1, offset=3), FakeMessage([], topic_="shop.stock.events", offset_=4),
+                      FakeMessage([("id", str(uuid.uuid4()).encode()), ("eventType", b"Unhandled")],
+                                  topic_="shop.stock.events", offset_=5)])
+    [(outcomes, seconds)] = heard
+    assert sorted(outcomes) == [(1, "processed"), (2, "duplicate"), (3, "dead_lettered"), (4, "dead_lettered"),
+                                (5, "ignored")]
+    assert seconds >= 0
