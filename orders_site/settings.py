@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "orders_site.shipping",
     "orders_site.notifications",
     "orders_site.audit",
+    "orders_site.pipeline",
 ]
 
 MIDDLEWARE = [
@@ -107,6 +108,8 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(env("DJANGO_STATIC_ROOT", str(Path(env("ORDERS_DATA_DIR", str(BASE_DIR / ".data"))) / "static")))
 
 KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+# Kafka Connect's REST API (the relay), read by the pipeline status page and command.
+KAFKA_CONNECT_URL = f"http://{env('CONNECT_HOST', '127.0.0.1')}:{env('CONNECT_PORT', '8083')}"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
