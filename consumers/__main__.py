@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 
@@ -18,13 +17,13 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format=f"%(asctime)s [{args.name}] %(levelname)s %(message)s", stream=sys.stderr, force=True)
     from django.conf import settings
 
+    from . import observability
     from .runtime import Runtime
     from .wait import wait_for_schema
 
+    observability.start(args.name)  # logging set-up, then /metrics, /healthz and /readyz on its port
     wait_for_schema()
     service = importlib.import_module(f"consumers.{args.name}").SERVICE
     Runtime(service, settings.KAFKA_BOOTSTRAP_SERVERS).run()

@@ -27,6 +27,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from confluent_kafka.admin import AdminClient, NewTopic
 from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
 
+from . import observability
 from .events import InboundEvent, PoisonMessage, from_message
 
 log = logging.getLogger("consumers")
@@ -171,7 +172,7 @@ class Runtime:
         self.stats = Stats()
         self.running = True
         self.group = group_name(service.name)
-        self.consumer = Consumer(kafka_settings(bootstrap, self.group))
+        self.consumer = Consumer({**kafka_settings(bootstrap, self.group), **observability.kafka_settings()})
         self._reported = Stats()
         self._reported_at = 0.0
         self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
@@ -224,6 +225,12 @@ class Runtime:
 
     # -- one message ----------------------------------------------------------------------------
     def process(self, msg: Message) -> None:
+        # Metrics, the event's log line and its correlation context: all in consumers/observability.py.
+        observability.batch_received(self.service.name, 1)
+        with observability.handling(self.service.name, msg, self.stats):
+            self._process(msg)
+
+    def _process(self, msg: Message) -> None:
         try:
             event = from_message(msg)
             self._check_sequence(event)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from orders_site.observability import logs
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
 
@@ -50,9 +52,12 @@ INSTALLED_APPS = [
     "orders_site.notifications",
     "orders_site.audit",
     "orders_site.pipeline",
+    "orders_site.observability",
 ]
 
 MIDDLEWARE = [
+    # First: correlation id, metrics and the log line cover everything below, errors included.
+    "orders_site.observability.middleware.RequestObservability",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -125,10 +130,5 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# structlog over the stdlib; LOG_FORMAT=json for one JSON object per line (docs/configuration.md).
+LOGGING = logs.dict_config()  # the process name comes from ORDERS_PROCESS

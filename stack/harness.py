@@ -27,10 +27,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_port_range(count: int) -> int:
+    """The first of `count` consecutive free ports (the consumers' metrics ports are base + index)."""
+    for _ in range(50):
+        base = free_port()
+        if base + count > 65535:
+            continue
+        try:
+            held = []
+            for port in range(base, base + count):
+                s = socket.socket()
+                held.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise StackError(f"no {count} consecutive free ports found")
+
+
 def on_free_ports(cfg: StackConfig) -> StackConfig:
     """`cfg` with every service but PostgreSQL moved to free ports (a running `make run` is untouched)."""
+    from consumers.__main__ import SERVICES
+
     return replace(cfg, kafka_bootstrap=f"127.0.0.1:{free_port()}", kafka_controller_port=free_port(),
-                   connect_port=free_port(), web_port=free_port(), gateway_port=free_port())
+                   connect_port=free_port(), web_port=free_port(), gateway_port=free_port(),
+                   consumer_metrics_port=free_port_range(len(SERVICES)))
 
 
 def stack_env(cfg: StackConfig) -> dict[str, str]:
@@ -48,6 +72,7 @@ def stack_env(cfg: StackConfig) -> dict[str, str]:
         WEB_HOST=cfg.web_host, WEB_PORT=str(cfg.web_port),
         GATEWAY_HOST=cfg.gateway_host, GATEWAY_PORT=str(cfg.gateway_port),
         GATEWAY_URL=f"http://{cfg.gateway_host}:{cfg.gateway_port}",
+        CONSUMER_METRICS_PORT=str(cfg.consumer_metrics_port),
     )
 
 

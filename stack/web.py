@@ -23,12 +23,15 @@ def serve(cfg: StackConfig) -> int:
         call_command("load_demo")
     log("web", f"API      http://{cfg.web_host}:{cfg.web_port}/api/  (docs: /api/docs/)")
     log("web", f"Admin    http://{cfg.web_host}:{cfg.web_port}/admin/")
+    # Every gunicorn worker counts its own requests; /metrics adds up the files they write here.
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(cfg.run_dir / "prometheus-web"))
+    os.environ.setdefault("ORDERS_PROCESS", "web")
     workers = os.environ.get("WEB_WORKERS", "2")
     threads = os.environ.get("WEB_THREADS", "4")
     # exec: gunicorn becomes this process, so the supervisor's signals reach it directly.
     argv = [sys.executable, "-m", "gunicorn", "orders_site.wsgi:application",
             "--bind", f"{cfg.web_host}:{cfg.web_port}", "--workers", workers, "--threads", threads,
             "--worker-class", "gthread", "--access-logfile", "-" if os.environ.get("WEB_ACCESS_LOG") else "/dev/null",
-            "--graceful-timeout", "10"]
+            "--graceful-timeout", "10", "--config", "python:orders_site.observability.gunicorn_hooks"]
     os.execv(sys.executable, argv)
     return 0  # unreachable

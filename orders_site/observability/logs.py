@@ -1,0 +1,84 @@
+"""The one logging set-up of every process (web, consumers, commands): structlog over the stdlib.
+
+Lines written with structlog (`structlog.get_logger().info("event_handled", order_id=...)`) and
+lines from the standard `logging` module (Django, gunicorn, librdkafka wrappers) go through the same
+renderer: human-readable key=value by default, one JSON object per line with LOG_FORMAT=json.
+Context bound with `bind_contextvars` (the correlation id of a request or of the event in hand) is
+added to every line written meanwhile, so one id follows an order across processes
+(docs/operations.md, "Following one order").
+"""
+from __future__ import annotations
+
+import logging
+import logging.config
+import os
+from typing import Any
+
+import structlog
+
+JSON = "json"
+
+
+def wants_json() -> bool:
+    return os.environ.get("LOG_FORMAT", "console").strip().lower() == JSON
+
+
+def _shared_processors(process: str) -> list[Any]:
+    def add_process(_logger: object, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+        if process:
+            event.setdefault("process", process)
+        return event
+
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_process,
+    ]
+
+
+def dict_config(*, process: str | None = None, json: bool | None = None, level: str | None = None) -> dict[str, Any]:
+    """A `logging.config.dictConfig` dictionary (Django's settings.LOGGING) and, as a side effect,
+    structlog configured to hand its events to it."""
+    process = os.environ.get("ORDERS_PROCESS", "") if process is None else process
+    json = wants_json() if json is None else json
+    level = (level or os.environ.get("LOG_LEVEL", "INFO")).upper()
+    shared = _shared_processors(process)
+    structlog.configure(
+        processors=[structlog.stdlib.filter_by_level, *shared,
+                    structlog.processors.StackInfoRenderer(),
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    renderer = (structlog.processors.JSONRenderer() if json
+                else structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0))
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"structured": {
+            "()": structlog.stdlib.ProcessorFormatter,
+            "foreign_pre_chain": shared,
+            "processors": [structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                           structlog.processors.format_exc_info if json else _keep, renderer],
+        }},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {"django.db.backends": {"level": "WARNING"}},
+    }
+
+
+def _keep(_logger: object, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    # The console renderer prints exc_info itself, as a readable traceback.
+    return event
+
+
+def configure(*, process: str | None = None, json: bool | None = None, level: str | None = None) -> None:
+    """Set up logging for this process (a consumer, a command); the web app gets it via settings."""
+    logging.config.dictConfig(dict_config(process=process, json=json, level=level))
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)
