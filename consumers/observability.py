@@ -67,14 +67,23 @@ class LibrdkafkaView:
     @classmethod
     def parse(cls, raw: str, now: float) -> "LibrdkafkaView":
         stats = json.loads(raw)
-        lag = {(topic, int(p)): part["consumer_lag"]
+        lag = {(topic, int(p)): partition_lag(part)
                for topic, t in stats.get("topics", {}).items()
                for p, part in t.get("partitions", {}).items()
-               if int(p) >= 0 and part.get("consumer_lag", -1) >= 0}
+               if int(p) >= 0 and part.get("fetch_state") == "active" and part.get("hi_offset", -1) >= 0}
         brokers_up = sum(1 for b in stats.get("brokers", {}).values()
                          if b.get("state") == "UP" and b.get("nodeid", -1) >= 0)
         cgrp = stats.get("cgrp", {})
         return cls(now, lag, brokers_up, cgrp.get("state", ""), int(cgrp.get("assignment_size", 0)))
+
+
+def partition_lag(part: dict[str, Any]) -> int:
+    """librdkafka's consumer_lag, which is -1 until the group committed on the partition; then the
+    end offset less where reading starts (an empty partition: 0)."""
+    if part.get("consumer_lag", -1) >= 0:
+        return int(part["consumer_lag"])
+    start = max(part.get("committed_offset", -1), part.get("lo_offset", -1), 0)
+    return max(int(part["hi_offset"]) - start, 0)
 
 
 class _State:

@@ -1,0 +1,51 @@
+"""consumers/observability.py's pure parts: ports, librdkafka statistics, outcomes, liveness."""
+from __future__ import annotations
+
+import json
+
+from consumers import observability
+from consumers.__main__ import SERVICES
+from consumers.runtime import Stats
+
+
+def test_each_service_gets_its_own_port_and_zero_turns_them_off() -> None:
+    ports = [observability.port_for(s, {"CONSUMER_METRICS_PORT": "9300"}) for s in SERVICES]
+    assert ports == list(range(9300, 9300 + len(SERVICES)))
+    assert observability.port_for("stock", {}) == observability.DEFAULT_PORT_BASE + SERVICES.index("stock")
+    assert observability.port_for("stock", {"CONSUMER_METRICS_PORT": "0"}) == 0
+
+
+def test_statistics_give_lag_of_assigned_partitions_broker_and_group_state() -> None:
+    raw = json.dumps({
+        "brokers": {"127.0.0.1:9092/1": {"state": "UP", "nodeid": 1},
+                    "GroupCoordinator": {"state": "UP", "nodeid": -1}},
+        "cgrp": {"state": "up", "assignment_size": 2},
+        "topics": {"shop.order.events": {"partitions": {
+            "0": {"consumer_lag": 7, "hi_offset": 20, "fetch_state": "active"},
+            "1": {"consumer_lag": 0, "hi_offset": 3, "fetch_state": "active"},
+            # never committed: empty, and holding 5 messages from offset 2 on
+            "2": {"consumer_lag": -1, "hi_offset": 0, "committed_offset": -1001, "fetch_state": "active"},
+            "3": {"consumer_lag": -1, "hi_offset": 7, "lo_offset": 2, "committed_offset": -1001, "fetch_state": "active"},
+            "4": {"consumer_lag": -1, "hi_offset": -1001, "fetch_state": "none"},  # not assigned here
+            "-1": {"consumer_lag": -1, "hi_offset": -1001, "fetch_state": "none"}}}},
+    })
+    view = observability.LibrdkafkaView.parse(raw, now=12.0)
+    assert view.lag == {("shop.order.events", 0): 7, ("shop.order.events", 1): 0, ("shop.order.events", 2): 0,
+                        ("shop.order.events", 3): 5}
+    assert (view.brokers_up, view.group_state, view.assigned, view.at) == (1, "up", 2, 12.0)
+
+
+def test_the_outcome_is_the_stats_counter_the_message_moved() -> None:
+    before = Stats()
+    assert observability.outcome_of(vars(before), vars(Stats(processed=1))) == "processed"
+    assert observability.outcome_of(vars(before), vars(Stats(duplicates=1))) == "duplicate"
+    assert observability.outcome_of(vars(before), vars(Stats(ignored=1))) == "ignored"
+    # a handler that failed and was then dead-lettered: dead_lettered wins over retries
+    assert observability.outcome_of(vars(before), vars(Stats(retries=4, dead_lettered=1))) == "dead_lettered"
+    assert observability.outcome_of(vars(before), vars(Stats(retries=2))) == "unfinished"
+
+
+def test_the_loop_is_alive_while_statistics_keep_arriving() -> None:
+    observability.STATE.view = observability.LibrdkafkaView(at=100.0)
+    assert observability.alive(now=110.0)[0]
+    assert not observability.alive(now=100.0 + observability.STALL_AFTER + 1)[0]
