@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "orders_site.audit",
     "orders_site.pipeline",
     "orders_site.observability",
+    "orders_site.replay",
 ]
 
 MIDDLEWARE = [
@@ -129,6 +130,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Checkout and order lookup. Orders move through their saga asynchronously via Kafka.",
     "VERSION": "1.0.0",
 }
+
+# Retention (docs/operations.md, "Retention"): the inbox and sent notifications are pruned past this
+# horizon, which must exceed what the broker keeps (a redelivery inside it must still be a no-op).
+INBOX_RETENTION_DAYS = int(env("ORDERS_INBOX_RETENTION_DAYS", "30"))
+TOPIC_RETENTION_HOURS = int(env("ORDERS_TOPIC_RETENTION_HOURS", "168"))  # Kafka's log.retention.hours
 
 # structlog over the stdlib; LOG_FORMAT=json for one JSON object per line (docs/configuration.md).
 LOGGING = logs.dict_config()  # the process name comes from ORDERS_PROCESS
