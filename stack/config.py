@@ -78,7 +78,7 @@ class StackConfig:
 
 
 def load() -> StackConfig:
-    """Read the stack's configuration from the environment (see README, "Configuration")."""
+    """Read the stack's configuration from the environment (docs/configuration.md)."""
     return StackConfig(
         data_dir=Path(_env("ORDERS_DATA_DIR", str(REPO_ROOT / ".data"))).resolve(),
         db_host=_env("ORDERS_DB_HOST", "127.0.0.1"),

@@ -8,9 +8,9 @@ from collections.abc import Callable
 import structlog
 from django.http import HttpRequest, HttpResponse
 
-from . import correlation, http_metrics
+from . import correlation, http_metrics, logs
 
-log = structlog.get_logger("orders.http")
+log = logs.get_logger("orders.http")
 
 CHECKOUT_ROUTE = "api/orders/"
 QUIET_ROUTES = frozenset({"metrics", "healthz", "readyz"})  # scraped every few seconds: no log line

@@ -10,9 +10,9 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import structlog
+from orders_site.observability.logs import get_logger
 
-log = structlog.get_logger("payments.gateway")
+log = get_logger("payments.gateway")
 
 Outcome = Literal["captured", "declined", "unknown", "not_found"]
 

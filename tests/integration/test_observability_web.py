@@ -2,7 +2,9 @@
 caused, /metrics counts requests and reads the business state, /healthz and /readyz answer."""
 from __future__ import annotations
 
+import io
 import json
+import sys
 import uuid
 
 import pytest
@@ -11,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
 from orders_site.eventstore.models import StoredEvent
+from orders_site.observability import logs
 from stack.harness import free_port
 
 pytestmark = pytest.mark.usefixtures("catalog")
@@ -52,15 +55,23 @@ def test_without_a_correlation_id_one_is_minted_for_each_request(alice: APIClien
     assert stored == ids
 
 
-def test_the_checkout_log_line_carries_correlation_and_order_id(alice: APIClient, caplog) -> None:
+def test_the_checkout_log_line_carries_correlation_and_order_id(alice: APIClient, monkeypatch) -> None:
     given = uuid.uuid4()
-    with caplog.at_level("INFO", logger="orders.http"):
+    written = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", written)
+    logs.configure(process="web", json=True)
+    try:
         response = checkout(alice, **{"X-Correlation-ID": str(given)})
-    lines = [r.msg for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("event") == "checkout"]
-    assert len(lines) == 1
-    assert lines[0]["correlation_id"] == str(given)
-    assert lines[0]["order_id"] == response.json()["id"]
-    assert lines[0]["outcome"] == "placed"
+    finally:
+        monkeypatch.undo()
+        logs.configure()
+    lines = [json.loads(line) for line in written.getvalue().splitlines()]
+    checkouts = [line for line in lines if line["event"] == "checkout"]
+    assert len(checkouts) == 1
+    assert checkouts[0]["correlation_id"] == str(given)
+    assert checkouts[0]["order_id"] == response.json()["id"]
+    assert checkouts[0]["outcome"] == "placed" and checkouts[0]["process"] == "web"
+    assert any(line["event"] == "request" and line["status"] == 201 for line in lines)
 
 
 @override_settings(METRICS_PIPELINE=False)  # the relay and broker are not part of this layer
