@@ -132,10 +132,11 @@ def _headers(msg: Any) -> dict[str, str]:
     return out
 
 
-def event_done(service: str, msg: Any, outcome: str, seconds: float, **extra: object) -> None:
+def event_done(service: str, msg: Any, outcome: str, seconds: float, *, headers: dict[str, str] | None = None,
+               **extra: object) -> None:
     """Count, time and log one event a runtime finished with (`outcome`: processed, duplicate,
-    ignored, dead_lettered)."""
-    fields: dict[str, object] = {"event_type": "unknown", **_headers(msg)}
+    ignored, dead_lettered). `headers`: the message's, when the caller already read them."""
+    fields: dict[str, object] = {"event_type": "unknown", **(_headers(msg) if headers is None else headers)}
     key = msg.key()
     fields["order_id"] = key.decode(errors="replace") if key else None  # every saga event is keyed by its order
     EVENTS.labels(service, fields["event_type"], outcome).inc()
@@ -170,7 +171,7 @@ def handling(service: str, msg: Any, stats: Any) -> Iterator[None]:
         retries = after.get("retries", 0) - before.get("retries", 0)
         if retries > 0:
             RETRIES.labels(service).inc(retries)
-        event_done(service, msg, outcome_of(before, after), time.perf_counter() - started)
+        event_done(service, msg, outcome_of(before, after), time.perf_counter() - started, headers=fields)
         structlog.contextvars.clear_contextvars()
 
 
