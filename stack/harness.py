@@ -28,13 +28,21 @@ def free_port() -> int:
 
 
 def free_port_range(count: int) -> int:
-    """The first of `count` consecutive free ports (the consumers' metrics ports are base + index)."""
-    for _ in range(50):
-        base = free_port()
-        if base + count > 65535:
-            continue
+    """The first of `count` consecutive free ports (the consumers' metrics ports are base + index).
+
+    Taken below the kernel's ephemeral range: the consumers bind them only after the broker and the
+    relay started, and a port from that range may meanwhile become the local end of some outgoing
+    connection (seen: a consumer whose metrics port was taken)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    import random
+
+    for _ in range(100):
+        base = random.randrange(10000, max(low - count, 10001))
+        held = []
         try:
-            held = []
             for port in range(base, base + count):
                 s = socket.socket()
                 held.append(s)
