@@ -6,13 +6,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
+from django.db import connection
 
 from orders_site.orders.models import Order
 from stack.config import REPO_ROOT
-from stack.harness import EmbeddedStack, stack_env
+from stack.harness import EmbeddedStack, stack_env, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +27,10 @@ def test_simulate_places_orders_and_ctrl_c_prints_the_summary(saga: EmbeddedStac
                              "--customers", "2", "--mix", "CB-005=3,MS-002=1", "--faults", "decline=0.3"],
                             cwd=REPO_ROOT, env=stack_env(saga.cfg), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
-    time.sleep(6)
+    def placed_so_far() -> int:
+        connection.close()
+        return Order.objects.filter(customer__username__startswith="sim-").count() - before
+    wait_for(lambda: placed_so_far() >= 5 or proc.poll() is not None, 90, "simulate to place 5 orders")
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=60)
     # then it exits 0 with the summary, counting what it placed
