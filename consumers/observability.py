@@ -108,9 +108,6 @@ class LagCollector(Collector):
         yield family
 
 
-REGISTRY.register(LagCollector())
-
-
 def on_stats(raw: str) -> None:
     try:
         STATE.view = LibrdkafkaView.parse(raw, time.monotonic())
@@ -250,6 +247,7 @@ def start(service: str) -> ThreadingHTTPServer | None:
 
     STATE.service, STATE.started = service, time.monotonic()
     logs.configure(process=f"consumer-{service}")
+    REGISTRY.register(LagCollector())  # here, not at import: the web app imports this module too
     port = port_for(service)
     if port == 0:
         return None
