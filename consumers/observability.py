@@ -6,8 +6,9 @@ The runtime calls a small API and knows nothing else of it:
   - `kafka_settings()`: merged into the consumer's settings; librdkafka then reports its statistics
     (lag per assigned partition, broker and group state) every few seconds from inside `poll()`,
     which also tells /healthz that the loop is turning;
-  - `handling(service, msg, stats)` around one message, or `event_done(...)` with an explicit
-    outcome for a runtime that knows it; `batch_received(service, size)` per batch.
+  - `handling(service, msg, stats)` around one message, or `event_done(...)` / `batch_done(...)` with
+    explicit outcomes for a runtime that knows them; `batch_received(service, size)` per batch and
+    `retried(service)` per retried attempt.
 Metrics (docs/operations.md, "Metrics"): orders_consumer_events_total{consumer,event_type,outcome},
 orders_consumer_handle_seconds{consumer,event_type}, orders_consumer_retries_total{consumer},
 orders_consumer_batch_size{consumer}, orders_consumer_lag{consumer,topic,partition}.
@@ -18,7 +19,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -170,6 +171,17 @@ def handling(service: str, msg: Any, stats: Any) -> Iterator[None]:
             RETRIES.labels(service).inc(retries)
         event_done(service, msg, outcome_of(before, after), time.perf_counter() - started, headers=fields)
         structlog.contextvars.clear_contextvars()
+
+
+def batch_done(service: str, outcomes: Iterable[tuple[Any, str]], seconds: float) -> None:
+    """For a batch runtime: one `event_done` per message of a finished batch. `seconds` is the
+    batch's time from poll to commit, which is what each of its events waited."""
+    for msg, outcome in outcomes:
+        event_done(service, msg, outcome, seconds)
+
+
+def retried(service: str, attempts: int = 1) -> None:
+    RETRIES.labels(service).inc(attempts)
 
 
 def batch_received(service: str, size: int) -> None:

@@ -49,3 +49,37 @@ def test_the_loop_is_alive_while_statistics_keep_arriving() -> None:
     observability.STATE.view = observability.LibrdkafkaView(at=100.0)
     assert observability.alive(now=110.0)[0]
     assert not observability.alive(now=100.0 + observability.STALL_AFTER + 1)[0]
+
+
+class _Msg:
+    def __init__(self, event_type: bytes) -> None:
+        self.event_type = event_type
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [("eventType", self.event_type), ("id", b"00000000-0000-0000-0000-000000000001")]
+
+    def key(self) -> bytes:
+        return b"order-1"
+
+    def topic(self) -> str:
+        return "shop.order.events"
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return 7
+
+
+def test_a_batch_runtime_reports_each_events_outcome() -> None:
+    from prometheus_client import REGISTRY
+
+    def count(event_type: str, outcome: str) -> float:
+        return REGISTRY.get_sample_value("orders_consumer_events_total", {
+            "consumer": "unit", "event_type": event_type, "outcome": outcome}) or 0.0
+
+    before = (count("StockHeld", "processed"), count("StockHeld", "duplicate"), count("unknown", "ignored"))
+    observability.batch_done("unit", [(_Msg(b"StockHeld"), "processed"), (_Msg(b"StockHeld"), "processed"),
+                                      (_Msg(b"StockHeld"), "duplicate"), (_Msg(b""), "ignored")], 0.01)
+    after = (count("StockHeld", "processed"), count("StockHeld", "duplicate"), count("unknown", "ignored"))
+    assert [a - b for a, b in zip(after, before)] == [2, 1, 1]
