@@ -4,7 +4,12 @@ The HTTP side is wrk (C, Debian package) against the real gunicorn web process, 
 concurrent connections, every request a new order with its own Idempotency-Key. The SQL side replays
 the exact statements one API checkout issued (captured through Django's execute wrapper), with fresh
 ids each time, from N processes holding one psycopg connection each and no Python framework in
-between. The ratio API/SQL says how much of the database's capacity the web tier delivers.
+between, at the same N right after the HTTP run. The ratio API/SQL at each N says how much of the
+database's capacity the web tier delivers.
+
+The per-layer budget comes from the app's own profile: with API_SERVER_TIMING=1 every response
+carries a Server-Timing header (orders_site/api/timing.py) with the time spent in each layer; a
+keep-alive client at 4 connections collects them and the bench prints p50/p99 per layer.
 """
 from __future__ import annotations
 
@@ -24,6 +29,10 @@ from .stackup import percentile, say
 
 TARGET_RATE = 1000.0
 TARGET_P99_MS = 50.0
+TARGET_RATIO = 0.6  # API orders/s over raw-SQL tx/s of the same checkout, same connections
+PROFILE_CONNECTIONS = 4
+# The layers the checkout view times, in order, and what the bench derives around them.
+LAYERS = ("framework", "auth", "validation", "idempotency", "order", "response")
 RAW_SQL_MAX_CONNECTIONS = 16
 
 # wrk runs this per thread: a unique Idempotency-Key per request, a small random basket.
@@ -110,7 +119,17 @@ def run_wrk(base_url: str, token: str, skus: list[str], connections: int, second
 class Statement:
     sql: str
     params: Any
-    in_transaction: bool
+    transaction: int | None  # which transaction it ran in (None: autocommit, a round trip of its own)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.transaction is not None
+
+
+def round_trips(statements: list[Statement]) -> int:
+    """Statements plus the BEGIN and COMMIT of each transaction (psycopg sends each on its own)."""
+    transactions = len({st.transaction for st in statements if st.in_transaction})
+    return len(statements) + 2 * transactions
 
 
 def capture_checkout(token: str, sku: str) -> tuple[list[Statement], set[str]]:
@@ -122,9 +141,21 @@ def capture_checkout(token: str, sku: str) -> tuple[list[Statement], set[str]]:
     from orders_site.orders.models import Order
 
     statements: list[Statement] = []
+    blocks: list[object] = []  # outermost atomic blocks seen, kept alive so no two share an identity
+
+    def transaction_number() -> int | None:
+        """Which transaction runs now: two atomic blocks in a row are two transactions, two BEGINs."""
+        if not connection.in_atomic_block:
+            return None
+        block = connection.atomic_blocks[0]
+        for n, seen in enumerate(blocks):
+            if seen is block:
+                return n
+        blocks.append(block)
+        return len(blocks) - 1
 
     def record(execute, sql, params, many, context):  # noqa: ANN001 - Django's wrapper protocol
-        statements.append(Statement(sql, params, connection.in_atomic_block))
+        statements.append(Statement(sql, params, transaction_number()))
         return execute(sql, params, many, context)
 
     key = f"capture-{uuid.uuid4().hex}"
@@ -176,16 +207,16 @@ def _sql_worker(dsn: str, statements: list[Statement], unique: set[str], seconds
         while time.perf_counter() < deadline:
             fresh = _fresh_values(unique)
             started = time.perf_counter()
-            in_tx = False
+            in_tx = None
             for st in statements:
-                if st.in_transaction and not in_tx:
-                    cur.execute("BEGIN")
-                    in_tx = True
-                elif not st.in_transaction and in_tx:
-                    cur.execute("COMMIT")
-                    in_tx = False
+                if st.transaction != in_tx:
+                    if in_tx is not None:
+                        cur.execute("COMMIT")
+                    if st.transaction is not None:
+                        cur.execute("BEGIN")
+                    in_tx = st.transaction
                 cur.execute(st.sql, _renew(st.params, fresh))
-            if in_tx:
+            if in_tx is not None:
                 cur.execute("COMMIT")
             latencies.append(time.perf_counter() - started)
     queue.put(latencies)
@@ -203,40 +234,157 @@ def run_raw_sql(dsn: str, statements: list[Statement], unique: set[str], workers
         p.join(30)
     return {"connections": workers, "seconds": seconds, "transactions": len(latencies),
             "transactions_per_second": round(len(latencies) / seconds, 1),
-            "p50_ms": round(percentile(latencies, 50) * 1000, 2), "p99_ms": round(percentile(latencies, 99) * 1000, 2)}
+            "p50_ms": round(percentile(latencies, 50) * 1000, 2), "p99_ms": round(percentile(latencies, 99) * 1000, 2),
+            "latencies": latencies}
 
 
-def measure(stack, *, connections: list[int], seconds: float) -> dict[str, Any]:
-    """HTTP runs at each concurrency, then the raw SQL replay at each; the ratio compares the bests."""
+def parse_server_timing(header: str) -> dict[str, float]:
+    """`a;dur=1.5, b;dur=0.2` -> {"a": 1.5, "b": 0.2} (milliseconds)."""
+    out: dict[str, float] = {}
+    for part in header.split(","):
+        name, _, rest = part.strip().partition(";")
+        match = re.search(r"dur=([0-9.]+)", rest)
+        if name and match:
+            out[name] = out.get(name, 0.0) + float(match.group(1))
+    return out
+
+
+def _profile_client(host: str, port: int, token: str, skus: list[str], seconds: float, tid: int,
+                    queue: multiprocessing.Queue) -> None:
+    import http.client
+    import random
+
+    samples: list[dict[str, float]] = []
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    deadline = time.perf_counter() + seconds
+    n = 0
+    while time.perf_counter() < deadline:
+        n += 1
+        body = json.dumps({"items": [{"sku": random.choice(skus), "quantity": random.randint(1, 3)}],
+                           "payment_method": "card"})
+        started = time.perf_counter()
+        conn.request("POST", "/api/orders/", body, {
+            "Content-Type": "application/json", "Authorization": f"Token {token}",
+            "Idempotency-Key": f"profile-{tid}-{n}-{uuid.uuid4().hex[:8]}"})
+        response = conn.getresponse()
+        response.read()
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status == 201:
+            timing = parse_server_timing(response.getheader("Server-Timing") or "")
+            timing["client"] = elapsed
+            samples.append(timing)
+    conn.close()
+    queue.put(samples)
+
+
+def layer_budget(samples: list[dict[str, float]]) -> dict[str, Any]:
+    """p50/p99 per layer, plus `rest of the app` (middleware, WSGI: app minus the layers) and
+    `outside the app` (gunicorn, sockets, the client: client minus app)."""
+    derived = []
+    for s in samples:
+        d = {k: s.get(k, 0.0) for k in LAYERS}
+        d["rest of the app"] = max(0.0, s.get("app", 0.0) - sum(d.values()))
+        d["outside the app"] = max(0.0, s["client"] - s.get("app", 0.0))
+        d["total (client)"] = s["client"]
+        derived.append(d)
+    names = [*LAYERS, "rest of the app", "outside the app", "total (client)"]
+    return {"requests": len(samples), "layers_ms": {
+        name: {"p50": round(percentile(sorted(d[name] for d in derived), 50), 2),
+               "p99": round(percentile(sorted(d[name] for d in derived), 99), 2)} for name in names}}
+
+
+def profile_layers(stack, token: str, skus: list[str], seconds: float,
+                   connections: int = PROFILE_CONNECTIONS) -> dict[str, Any]:
+    """Checkouts from `connections` keep-alive clients (one process each), timed per layer."""
+    ctx = multiprocessing.get_context("fork")
+    queue: multiprocessing.Queue = ctx.Queue()
+    procs = [ctx.Process(target=_profile_client, args=(stack.cfg.web_host, stack.cfg.web_port, token, skus,
+                                                       seconds, n, queue)) for n in range(connections)]
+    for p in procs:
+        p.start()
+    samples = [x for _ in procs for x in queue.get(timeout=seconds + 60)]
+    for p in procs:
+        p.join(30)
+    if not samples or "app" not in samples[0]:  # an app without timing.py (an older commit)
+        say("api: no Server-Timing header from the web process; layers unknown, client latency only")
+        samples = [{"client": s["client"]} for s in samples]
+    return {"connections": connections, **layer_budget(samples)}
+
+
+def interleaved(base_url: str, token: str, skus: list[str], dsn: str, statements: list[Statement],
+                unique: set[str], connections: int, seconds: float, rounds: int) -> tuple[dict, dict]:
+    """HTTP and raw SQL at the same concurrency in alternating slices (`rounds` of each, `seconds` in
+    all per side), so both see the same background load on a shared machine; merged per side: rates
+    over the summed time, the raw side's percentiles over all its latencies, the HTTP side's p99 the
+    worst slice's (wrk's percentiles cannot be merged)."""
+    slice_seconds = max(2.0, seconds / rounds)
+    http_slices, raw_slices = [], []
+    for _ in range(rounds):
+        http_slices.append(run_wrk(base_url, token, skus, connections, slice_seconds))
+        # One process per connection: past 16 the 2 cores only switch between them.
+        raw_slices.append(run_raw_sql(dsn, statements, unique, min(connections, RAW_SQL_MAX_CONNECTIONS),
+                                      slice_seconds))
+    duration = sum(h["seconds"] for h in http_slices)
+    requests = sum(h["requests"] for h in http_slices)
+    non_2xx = sum(h["non_2xx"] for h in http_slices)
+    http = {"connections": connections, "seconds": round(duration, 1), "requests": requests, "non_2xx": non_2xx,
+            "socket_errors": sum(h["socket_errors"] for h in http_slices),
+            "orders_per_second": round((requests - non_2xx) / duration, 1),
+            **{k: max(h[k] for h in http_slices) for k in ("p99_ms", "max_ms")},
+            **{k: sorted(h[k] for h in http_slices)[len(http_slices) // 2] for k in ("p50_ms", "p90_ms")},
+            "slices": http_slices}
+    latencies = sorted(x for r in raw_slices for x in r.pop("latencies"))
+    raw_seconds = sum(r["seconds"] for r in raw_slices)
+    raw = {"connections": raw_slices[0]["connections"], "seconds": raw_seconds, "transactions": len(latencies),
+           "transactions_per_second": round(len(latencies) / raw_seconds, 1),
+           "p50_ms": round(percentile(latencies, 50) * 1000, 2), "p99_ms": round(percentile(latencies, 99) * 1000, 2),
+           "slices": raw_slices}
+    return http, raw
+
+
+def measure(stack, *, connections: list[int], seconds: float, rounds: int = 3) -> dict[str, Any]:
+    """At each concurrency: HTTP and the raw SQL replay of one checkout's statements, interleaved in
+    `rounds` slices each (same minutes, same machine load); then the per-layer profile."""
     from django.db import connection
 
     token, skus = bench_customer()
     base_url = f"http://{stack.cfg.web_host}:{stack.cfg.web_port}"
-    say("api: warm-up (5 s)")
-    run_wrk(base_url, token, skus, 8, 5)
-    http_runs = []
-    for c in connections:
-        http_runs.append(run_wrk(base_url, token, skus, c, seconds))
-        say(f"api: {c} connections: {http_runs[-1]['orders_per_second']} orders/s, "
-            f"p50 {http_runs[-1]['p50_ms']:.1f} ms, p99 {http_runs[-1]['p99_ms']:.1f} ms, "
-            f"non-2xx {http_runs[-1]['non_2xx']}")
-    best = max(http_runs, key=lambda r: r["orders_per_second"])
     statements, unique = capture_checkout(token, skus[0])
     connection.close()
-    say(f"api: one checkout is {len(statements)} SQL statements; replaying them raw")
-    raw_runs = []
-    # One process per connection: past 16 the 2 cores only switch between them.
-    for c in sorted({min(c, RAW_SQL_MAX_CONNECTIONS) for c in connections}):
-        raw_runs.append(run_raw_sql(stack.cfg.db_dsn, statements, unique, c, seconds))
-        say(f"api: raw SQL, {c} connections: {raw_runs[-1]['transactions_per_second']} tx/s, "
-            f"p50 {raw_runs[-1]['p50_ms']} ms, p99 {raw_runs[-1]['p99_ms']} ms")
-    raw = max(raw_runs, key=lambda r: r["transactions_per_second"])
+    say(f"api: one checkout is {len(statements)} SQL statements, {round_trips(statements)} round trips")
+    say("api: warm-up (5 s)")
+    run_wrk(base_url, token, skus, 8, 5)
+    http_runs, raw_runs, pairs = [], [], []
+    for c in connections:
+        http, raw = interleaved(base_url, token, skus, stack.cfg.db_dsn, statements, unique, c, seconds, rounds)
+        http_runs.append(http)
+        raw_runs.append(raw)
+        say(f"api: {c} connections: {http['orders_per_second']} orders/s, p50 {http['p50_ms']:.1f} ms, "
+            f"p99 {http['p99_ms']:.1f} ms (worst of {rounds} slices), non-2xx {http['non_2xx']}")
+        say(f"api: raw SQL, {raw['connections']} connections: {raw['transactions_per_second']} "
+            f"tx/s, p50 {raw['p50_ms']} ms, p99 {raw['p99_ms']} ms")
+        ratio = round(http["orders_per_second"] / raw["transactions_per_second"], 3)
+        pairs.append({"connections": c, "api_orders_per_second": http["orders_per_second"],
+                      "raw_sql_tx_per_second": raw["transactions_per_second"], "api_to_sql_ratio": ratio,
+                      "api_p99_ms": http["p99_ms"], "slice_ratios": [
+                          round(h["orders_per_second"] / r["transactions_per_second"], 3)
+                          for h, r in zip(http["slices"], raw["slices"])]})
+        say(f"api: API/SQL at {c} connections: {ratio} (per slice: {pairs[-1]['slice_ratios']})")
+    say(f"api: profiling layers at {PROFILE_CONNECTIONS} connections ({min(seconds, 10):.0f} s)")
+    profile = profile_layers(stack, token, skus, min(seconds, 10))
+    for name, v in profile["layers_ms"].items():
+        say(f"api: layer {name:<16} p50 {v['p50']:7.2f} ms   p99 {v['p99']:7.2f} ms")
+    best = max(http_runs, key=lambda r: r["orders_per_second"])
+    at4 = next((p for p in pairs if p["connections"] == PROFILE_CONNECTIONS), pairs[0])
     return {
-        "http": http_runs, "best": best, "raw_sql": raw, "raw_sql_runs": raw_runs,
-        "statements_per_checkout": len(statements),
-        "statements": [s.sql for s in statements],
-        "api_to_sql_ratio": round(best["orders_per_second"] / raw["transactions_per_second"], 3),
-        "target": {"orders_per_second": TARGET_RATE, "p99_ms": TARGET_P99_MS},
+        "http": http_runs, "best": best, "raw_sql": max(raw_runs, key=lambda r: r["transactions_per_second"]),
+        "raw_sql_runs": raw_runs, "same_concurrency": pairs, "at_4_connections": at4,
+        "statements_per_checkout": len(statements), "round_trips_per_checkout": round_trips(statements),
+        "statements": [s.sql for s in statements], "layer_profile": profile,
+        "api_to_sql_ratio": at4["api_to_sql_ratio"],
+        "target": {"orders_per_second": TARGET_RATE, "p99_ms": TARGET_P99_MS, "api_to_sql_ratio": TARGET_RATIO},
+        "ratio_met": at4["api_to_sql_ratio"] >= TARGET_RATIO,
+        "p99_at_4_met": at4["api_p99_ms"] < TARGET_P99_MS,
         "target_met": any(r["orders_per_second"] >= TARGET_RATE and r["p99_ms"] < TARGET_P99_MS
                           and r["non_2xx"] == 0 for r in http_runs),
     }

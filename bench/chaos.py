@@ -10,7 +10,6 @@ Afterwards the faults stop, the pipeline drains, and the invariant checker has t
 from __future__ import annotations
 
 import random
-import re
 import signal
 import threading
 import time
@@ -22,7 +21,7 @@ from datetime import timedelta
 from stack.components import CONSUMER_PROCESSES
 from stack.harness import EmbeddedStack
 
-from .stackup import say
+from .stackup import consumer_stats, say
 
 CONSUMERS = CONSUMER_PROCESSES
 FAULT_KINDS = ["relay-worker", *CONSUMERS, "gateway", "postgres", "broker"]
@@ -107,17 +106,6 @@ def revive(stack: EmbeddedStack) -> list[str]:
     return died
 
 
-def consumer_stats(stack: EmbeddedStack) -> Counter:
-    total: Counter = Counter()
-    for name in CONSUMERS:
-        text = stack[name].log_path.read_text(errors="replace") if stack[name].log_path.exists() else ""
-        for run in text.split("===== start")[1:]:  # each process's last stats line
-            lines = [line for line in run.splitlines() if "stats processed=" in line]
-            if lines:
-                total.update({k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", lines[-1])})
-    return total
-
-
 def describe_missing(failed: list) -> None:
     """For events missing on the broker: their types, ages and positions (what was lost, and when)."""
     from django.utils import timezone
@@ -193,7 +181,7 @@ def run_chaos(stack: EmbeddedStack, *, seconds: float, rate: float, fault_every:
     while True:  # a relay still recovering from the last fault may need a little longer
         connection.close()
         findings = check_all(bootstrap=stack.cfg.kafka_bootstrap, gateway_url=gateway_url,
-                             stuck_after=timedelta(seconds=0))
+                             stuck_after=timedelta(seconds=0), published_settle=timedelta(0))
         failed = [f for f in findings if not f.ok]
         if not failed or time.monotonic() - settle_started > settle_timeout:
             break

@@ -23,7 +23,7 @@ import time
 import uuid
 from typing import Any
 
-from .stackup import cpu_seconds, cpu_share, peak_memory, percentile, say
+from .stackup import consumer_stats, cpu_seconds, cpu_share, peak_memory, percentile, say
 
 TARGET_COMPLETION_P99_MS = 500.0
 TARGET_SUSTAINED_RATE = 300.0
@@ -119,6 +119,26 @@ def backlog() -> int:
         return int(cur.fetchone()[0])
 
 
+def stored_events() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM event_store")
+        return int(cur.fetchone()[0])
+
+
+def per_order(counters, events: int, orders: int) -> dict[str, float]:
+    """What one order cost the pipeline: events written, messages the consumers read, events they
+    applied and the consumer transactions (batches) that applied them."""
+    if not orders:
+        return {}
+    return {"events_written": round(events / orders, 2),
+            "consumer_messages_read": round((counters["processed"] + counters["duplicates"]
+                                             + counters["ignored"]) / orders, 2),
+            "consumer_events_applied": round(counters["processed"] / orders, 2),
+            "consumer_transactions": round(counters["batches"] / orders, 2)}
+
+
 def wait_drained(timeout: float) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
@@ -200,6 +220,7 @@ def measure_step(stack, rate: float, seconds: float, skus: list[str], customers:
         connection.close()  # keep the sampler off the load's connection budget between samples
 
     say(f"saga: ramp step {rate:.0f} orders/s for {seconds:.0f} s")
+    counters_before, events_before = consumer_stats(stack), stored_events()
     cpu_before, cpu_started = cpu_seconds(stack), time.monotonic()
     load = place_at_rate(rate, seconds, skus, customers, on_tick=sample)
     cpu = cpu_share(cpu_before, cpu_seconds(stack), time.monotonic() - cpu_started)
@@ -208,6 +229,8 @@ def measure_step(stack, rate: float, seconds: float, skus: list[str], customers:
     slope = _slope(settled)
     drain = wait_drained(300)
     latency = completion_latencies(since)
+    time.sleep(2.5)  # the consumers log their counters every 2 s
+    work = per_order(consumer_stats(stack) - counters_before, stored_events() - events_before, load["placed"])
     # Flat: once settled, the backlog grows by at most 3 % of the offered rate (0.3 orders/s at the
     # least: sampling noise), and the load generator kept its schedule (else the rate was not offered).
     flat = slope <= max(0.3, 0.03 * rate) and load["rate_achieved"] >= 0.95 * rate and load["failed"] == 0
@@ -216,9 +239,14 @@ def measure_step(stack, rate: float, seconds: float, skus: list[str], customers:
               "completion": latency, "sustained": flat,
               # where the 2 cores went while loaded (the load generator is not a stack component)
               "cpu_cores": cpu, "cpu_ms_per_order": {name: round(cores * 1000 / load["rate_achieved"], 1)
-                                                     for name, cores in cpu.items()}}
+                                                     for name, cores in cpu.items()},
+              "per_order": work}
+    result["cpu_ms_per_order"]["consumers_total"] = round(sum(
+        v for k, v in result["cpu_ms_per_order"].items() if k.startswith("consumer-")), 1)
     say(f"saga: {rate:.0f}/s offered, {load['rate_achieved']}/s placed, backlog slope {slope:+.1f}/s "
-        f"(peak {result['backlog_peak']}), drained in {drain:.1f} s, final-state p99 "
+        f"(peak {result['backlog_peak']}), drained in {drain:.1f} s, consumer CPU "
+        f"{result['cpu_ms_per_order']['consumers_total']} ms/order, {work.get('consumer_transactions')} consumer "
+        f"transactions/order, final-state p99 "
         f"{latency['final_state']['p99_ms']} ms -> {'sustained' if flat else 'NOT sustained'}")
     return result
 

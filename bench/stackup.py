@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -153,3 +155,19 @@ def percentile(sorted_values: list[float], p: float) -> float:
         return float("nan")
     k = min(len(sorted_values) - 1, max(0, round(p / 100 * (len(sorted_values) - 1))))
     return sorted_values[k]
+
+
+def consumer_stats(stack) -> Counter:
+    """The consumers' counters (processed, duplicates, ignored, batches...) summed over every process
+    each consumer ran as, from the last `stats` line of each run in their logs (logged every 2 s)."""
+    from stack.components import CONSUMER_PROCESSES
+
+    total: Counter = Counter()
+    for name in CONSUMER_PROCESSES:
+        path = stack[name].log_path
+        text = path.read_text(errors="replace") if path.exists() else ""
+        for run in text.split("===== start")[1:]:
+            lines = [line for line in run.splitlines() if "stats processed=" in line]
+            if lines:
+                total.update({k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", lines[-1])})
+    return total

@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 
-SERVICES = ("order", "stock", "payment", "delivery", "notification")
+from .registry import SERVICE_NAMES
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m consumers")
-    parser.add_argument("name", choices=SERVICES)
+    parser.add_argument("name", choices=SERVICE_NAMES)
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_site.settings")
     import django
@@ -20,13 +19,19 @@ def main(argv: list[str] | None = None) -> int:
     from django.conf import settings
 
     from . import observability
+    from .config import RuntimeConfig
+    from .kafka import ensure_topics, new_consumer, new_producer
+    from .registry import load
     from .runtime import Runtime
     from .wait import wait_for_schema
 
     observability.start(args.name)  # logging set-up, then /metrics, /healthz and /readyz on its port
     wait_for_schema()
-    service = importlib.import_module(f"consumers.{args.name}").SERVICE
-    Runtime(service, settings.KAFKA_BOOTSTRAP_SERVERS).run()
+    service = load(args.name)
+    cfg = RuntimeConfig.from_env(settings.KAFKA_BOOTSTRAP_SERVERS)
+    ensure_topics(cfg, service.topics)
+    consumer = new_consumer(cfg, service.name, extra=observability.kafka_settings())
+    Runtime(service, cfg, consumer, new_producer(cfg)).run()
     return 0
 
 

@@ -1,15 +1,14 @@
 """Delivery service: prepare the delivery of every paid order."""
 from __future__ import annotations
 
-from orders_site.shipping.services import prepare_delivery
+from orders_site.shipping.services import Preparation, prepare_deliveries
 
-from .context import correlation, order_id
-from .events import InboundEvent
-from .runtime import Service
+from .events import InboundEvent, cause_of, order_of
+from .registry import Service
 
 SERVICE = Service(name="delivery", topics=["shop.payment.events"])
 
 
 @SERVICE.handles("PaymentCompleted")
-def on_payment_completed(event: InboundEvent) -> None:
-    prepare_delivery(order_id(event), correlation_id=correlation(event), cause_event_id=event.event_id)
+def on_payments_completed(events: list[InboundEvent]) -> None:
+    prepare_deliveries([Preparation(order_of(e), cause_of(e)) for e in events])

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from orders_site.eventstore.cause import Cause
 
 
 class PoisonMessage(Exception):
@@ -60,3 +62,27 @@ def from_message(msg: Any) -> InboundEvent:
         )
     except (ValueError, UnicodeDecodeError) as err:
         raise PoisonMessage(f"malformed headers: {err}") from err
+
+
+def decoded(event: InboundEvent) -> InboundEvent:
+    """The event with its Avro payload decoded; PoisonMessage if it cannot be (unknown schema...)."""
+    from orders_site.eventstore import avro
+
+    try:
+        return replace(event, record=avro.decode(event.payload, expected_event_type=event.event_type).record)
+    except avro.SchemaError as err:
+        raise PoisonMessage(str(err)) from err
+
+
+def cause_of(event: InboundEvent) -> Cause:
+    """The event as the cause of what a handler writes: the saga's correlation id carried on."""
+    return Cause(event_id=event.event_id, event_type=event.event_type,
+                 correlation_id=event.correlation_id or event.event_id)
+
+
+def order_of(event: InboundEvent) -> uuid.UUID:
+    """The order a (decoded) saga event is about."""
+    try:
+        return uuid.UUID(str(event.record["order_id"]))
+    except (KeyError, ValueError) as err:
+        raise PoisonMessage(f"{event.event_type} without a valid order_id") from err

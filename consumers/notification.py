@@ -1,16 +1,15 @@
 """Notification service: one message to the customer per order outcome."""
 from __future__ import annotations
 
-from orders_site.notifications.services import KIND_OF_STATUS, notify_outcome
+from orders_site.notifications.services import KIND_OF_STATUS, Outcome, notify_outcomes
 
-from .context import correlation, order_id
-from .events import InboundEvent
-from .runtime import Service
+from .events import InboundEvent, cause_of, order_of
+from .registry import Service
 
 SERVICE = Service(name="notification", topics=["shop.order.events"])
 
 
 @SERVICE.handles("OrderStatusChanged", when=lambda record: record["to_status"] in KIND_OF_STATUS)
-def on_order_status_changed(event: InboundEvent) -> None:
-    notify_outcome(order_id(event), event.record["to_status"], event.record.get("reason") or "",
-                   correlation_id=correlation(event), cause_event_id=event.event_id)
+def on_outcomes(events: list[InboundEvent]) -> None:
+    notify_outcomes([Outcome(order_of(e), e.record["to_status"], e.record.get("reason") or "", cause_of(e))
+                     for e in events])

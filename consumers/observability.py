@@ -32,7 +32,7 @@ from prometheus_client.registry import Collector
 
 from orders_site.observability.logs import get_logger
 
-from .__main__ import SERVICES
+from .registry import SERVICE_NAMES as SERVICES
 
 log = get_logger("consumers.events")
 
@@ -131,14 +131,17 @@ def _headers(msg: Any) -> dict[str, str]:
 
 
 def event_done(service: str, msg: Any, outcome: str, seconds: float, *, headers: dict[str, str] | None = None,
-               **extra: object) -> None:
+               log_line: bool = True, **extra: object) -> None:
     """Count, time and log one event a runtime finished with (`outcome`: processed, duplicate,
-    ignored, dead_lettered). `headers`: the message's, when the caller already read them."""
+    ignored, dead_lettered). `headers`: the message's, when the caller already read them.
+    `log_line=False` counts without a line (events a service ignores: most of what it reads)."""
     fields: dict[str, object] = {"event_type": "unknown", **(_headers(msg) if headers is None else headers)}
     key = msg.key()
     fields["order_id"] = key.decode(errors="replace") if key else None  # every saga event is keyed by its order
     EVENTS.labels(service, fields["event_type"], outcome).inc()
     HANDLE_SECONDS.labels(service, fields["event_type"]).observe(seconds)
+    if not log_line:
+        return
     log.info("event_handled", consumer=service, outcome=outcome, duration_ms=round(seconds * 1000, 2),
              topic=msg.topic(), partition=msg.partition(), offset=msg.offset(), **fields, **extra)
 

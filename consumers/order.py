@@ -1,22 +1,24 @@
 """Order service: moves each order through its state machine as the other services report results."""
 from __future__ import annotations
 
-from orders_site.orders.saga import RESULT_STATUS, apply_result
+from orders_site.orders.saga import RESULT_STATUS, Result, apply_results
 
-from .context import cause, order_id
-from .events import InboundEvent
-from .runtime import Service
+from .events import InboundEvent, cause_of, order_of
+from .registry import Service
 
 SERVICE = Service(name="order", topics=["shop.stock.events", "shop.payment.events", "shop.delivery.events"])
 
 
-def on_result(event: InboundEvent) -> None:
-    record = event.record
-    reason = record.get("reason") or ""
-    if record.get("decline_code"):
-        reason = f"{reason} ({record['decline_code']})"
-    apply_result(order_id(event), event.event_type, reason, cause(event))
+def reason_of(event: InboundEvent) -> str:
+    reason = event.record.get("reason") or ""
+    if event.record.get("decline_code"):
+        reason = f"{reason} ({event.record['decline_code']})"
+    return reason
+
+
+def on_results(events: list[InboundEvent]) -> None:
+    apply_results([Result(order_of(e), e.event_type, reason_of(e), cause_of(e)) for e in events])
 
 
 for _event_type in RESULT_STATUS:
-    SERVICE.handles(_event_type)(on_result)
+    SERVICE.handles(_event_type)(on_results)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from .faults import FaultPlan
+from .faults import KINDS, FaultPlan
 from .ledger import Ledger
 
 REFUND_PATH = re.compile(r"^/v1/charges/(ch_[0-9a-f]+)/refunds$")
@@ -90,7 +90,11 @@ class Handler(BaseHTTPRequestHandler):
             if "rates" in body:
                 self.faults.rates = FaultPlan.parse_rates(str(body["rates"]))
             if "customer_id" in body:
-                self.faults.per_customer.setdefault(str(body["customer_id"]), []).extend(body.get("faults", []))
+                faults = body.get("faults", [])
+                unknown = [f for f in faults if f not in KINDS] if isinstance(faults, list) else [faults]
+                if unknown:
+                    raise ValueError(f"unknown fault(s) {unknown}: use a list of {', '.join(KINDS)}")
+                self.faults.per_customer.setdefault(str(body["customer_id"]), []).extend(faults)
         except ValueError as err:
             return self._send(400, {"error": str(err)})
         self._send(200, {"rates": self.faults.rates, "per_customer": self.faults.per_customer})

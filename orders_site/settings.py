@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc as static files: /api/docs/ works offline
     "orders_site.eventstore",
     "orders_site.catalog",
     "orders_site.orders",
@@ -59,6 +60,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: correlation id, metrics and the log line cover everything below, errors included.
     "orders_site.observability.middleware.RequestObservability",
+    "orders_site.api.timing.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -119,16 +121,25 @@ KAFKA_CONNECT_URL = f"http://{env('CONNECT_HOST', '127.0.0.1')}:{env('CONNECT_PO
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "orders_site.api.authentication.FastTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "orders_site.api.errors.exception_handler",
 }
+# Per-layer timings of API requests in a Server-Timing header (orders_site/api/timing.py); the bench sets it.
+API_SERVER_TIMING = env("API_SERVER_TIMING", "0") == "1"
 SPECTACULAR_SETTINGS = {
     "TITLE": "Orders API",
     "DESCRIPTION": "Checkout and order lookup. Orders move through their saga asynchronously via Kafka.",
     "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "orders_site.api.schema.add_common_responses"],
 }
 
 # Retention (docs/operations.md, "Retention"): the inbox and sent notifications are pruned past this

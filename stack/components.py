@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 
-from consumers.__main__ import SERVICES
+from consumers.registry import SERVICE_NAMES
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,6 @@ PROCESSES: tuple[ProcessSpec, ...] = (
     ProcessSpec("relay", ("relay",)),
     ProcessSpec("web", ("web",)),
     ProcessSpec("gateway", ("gateway",)),
-    *(ProcessSpec(consumer_process(s), ("consumer", s)) for s in SERVICES),
+    *(ProcessSpec(consumer_process(s), ("consumer", s)) for s in SERVICE_NAMES),
 )
-CONSUMER_PROCESSES = [consumer_process(s) for s in SERVICES]
+CONSUMER_PROCESSES = [consumer_process(s) for s in SERVICE_NAMES]

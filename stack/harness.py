@@ -58,7 +58,7 @@ def free_port_range(count: int) -> int:
 
 def on_free_ports(cfg: StackConfig) -> StackConfig:
     """`cfg` with every service but PostgreSQL moved to free ports (a running `make run` is untouched)."""
-    from consumers.__main__ import SERVICES
+    from consumers.registry import SERVICE_NAMES as SERVICES
 
     return replace(cfg, kafka_bootstrap=f"127.0.0.1:{free_port()}", kafka_controller_port=free_port(),
                    connect_port=free_port(), web_port=free_port(), gateway_port=free_port(),
@@ -212,7 +212,10 @@ class EmbeddedStack:
                     "the relay's connector to be RUNNING")
 
     def start_web(self) -> None:
+        """Start the web app (a no-op when it runs already: several tests may ask for it)."""
         from .procs import port_open
+        if self["web"].running:
+            return
         self["web"].start()
         self._await(self["web"], lambda: port_open(self.cfg.web_host, self.cfg.web_port), 120, "the web app")
 

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 
 import psycopg
 
-from consumers.__main__ import SERVICES
+from consumers.registry import SERVICE_NAMES as SERVICES
 
 from . import broker, connector, jvm, postgres, supervision
 from .config import REPO_ROOT, StackConfig
@@ -94,10 +94,10 @@ class GroupProbe:
     def __init__(self, cfg: StackConfig) -> None:
         from confluent_kafka.admin import AdminClient
 
-        from consumers.__main__ import SERVICES
-        from consumers.runtime import group_name
+        from consumers.registry import SERVICE_NAMES
+        from consumers.config import group_name
 
-        self.groups = {group_name(s): s for s in SERVICES}
+        self.groups = {group_name(s): s for s in SERVICE_NAMES}
         self.admin = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap, "log_level": 0})
 
     def joined(self) -> dict[str, bool]:

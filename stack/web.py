@@ -31,7 +31,7 @@ def serve(cfg: StackConfig) -> int:
     # exec: gunicorn becomes this process, so the supervisor's signals reach it directly.
     argv = [sys.executable, "-m", "gunicorn", "orders_site.wsgi:application",
             "--bind", f"{cfg.web_host}:{cfg.web_port}", "--workers", workers, "--threads", threads,
-            "--worker-class", "gthread", "--access-logfile", "-" if os.environ.get("WEB_ACCESS_LOG") else "/dev/null",
+            "--worker-class", os.environ.get("WEB_WORKER_CLASS", "gthread"), "--access-logfile", "-" if os.environ.get("WEB_ACCESS_LOG") else "/dev/null",
             "--graceful-timeout", "10", "--config", "python:orders_site.observability.gunicorn_hooks"]
     os.execv(sys.executable, argv)
     return 0  # unreachable

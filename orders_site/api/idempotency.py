@@ -4,8 +4,9 @@
   treated as unused.
 - Same key, same body: the first response is replayed (status and body), nothing new is created.
 - Same key, different body: 422. Same key while the first request is still running: 409.
-- The key is claimed by an INSERT committed in its own short transaction before any work, so a
-  concurrent request with the same key hits the unique constraint and sees the claim. The response is
+- The key is claimed by one INSERT .. ON CONFLICT DO NOTHING, committed on its own (autocommit: one
+  round trip) before any work, so a concurrent request with the same key finds the claim. Only when
+  the key exists already does a second, locking transaction decide: replay, 409, 422 or takeover. The response is
   stored in the same transaction as the order, so "order exists" and "key completed" are one fact.
 - A claim left IN_FLIGHT by a crashed request is taken over after IDEMPOTENCY_IN_FLIGHT_SECONDS
   (default 30): that request's order transaction never committed, so nothing was created.
@@ -19,7 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .models import IdempotencyRecord
@@ -63,21 +64,29 @@ def fingerprint(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
 
 
+_CLAIM = ("INSERT INTO idempotency_keys (user_id, key, fingerprint, state, created_at, expires_at) "
+          "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (user_id, key) DO NOTHING RETURNING id")
+
+
+_COMPLETE = "UPDATE idempotency_keys SET state = %s, response_status = %s, response_body = %s::jsonb WHERE id = %s"
+
+
 def claim(user_id: int, key: str, request_fingerprint: str) -> Claim:
     """Claim `key` for this request, in a transaction of its own (must not run inside one).
 
     Raises KeyInFlight or KeyReused; returns a replay Claim for a completed identical request.
     """
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            record = IdempotencyRecord.objects.create(user_id=user_id, key=key, fingerprint=request_fingerprint,
-                                                      created_at=now, expires_at=now + ttl())
-        return Claim(record, replay=False)
-    except IntegrityError:
-        pass
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM, [user_id, key, request_fingerprint, IdempotencyRecord.State.IN_FLIGHT, now, now + ttl()])
+        row = cursor.fetchone()
+    if row is not None:
+        return Claim(IdempotencyRecord(pk=row[0], user_id=user_id, key=key, fingerprint=request_fingerprint,
+                                       created_at=now, expires_at=now + ttl()), replay=False)
     with transaction.atomic():
-        record = IdempotencyRecord.objects.select_for_update().get(user_id=user_id, key=key)
+        record = IdempotencyRecord.objects.select_for_update().filter(user_id=user_id, key=key).first()
+        if record is None:  # released (its request failed) since our INSERT saw it: claim afresh
+            return claim(user_id, key, request_fingerprint)
         expired = record.expires_at <= now
         abandoned = record.state == IdempotencyRecord.State.IN_FLIGHT and record.created_at <= now - in_flight_timeout()
         if expired or abandoned:
@@ -96,8 +105,8 @@ def claim(user_id: int, key: str, request_fingerprint: str) -> Claim:
 
 def complete(record: IdempotencyRecord, status: int, body: Any) -> None:
     """Store the response to replay. Call inside the transaction that made the response true."""
-    IdempotencyRecord.objects.filter(pk=record.pk).update(
-        state=IdempotencyRecord.State.COMPLETED, response_status=status, response_body=body)
+    with connection.cursor() as cursor:  # plain SQL: on every checkout, and the ORM's update costs more than it
+        cursor.execute(_COMPLETE, [IdempotencyRecord.State.COMPLETED, status, json.dumps(body), record.pk])
 
 
 def release(record: IdempotencyRecord) -> None:

@@ -1,38 +1,44 @@
-"""The checkout API. Views translate HTTP to service calls and back; they never write models."""
+"""The checkout API. Views translate HTTP to service calls and back; they never write models.
+
+POST /api/orders/ is the hot path (docs/benchmarks.md, "Checkout API"): its body is read and checked
+by hand (body.py, checkout_input.py), its response built from the order's state without a query
+(responses.py), and each layer is timed (timing.py).
+"""
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from django.utils.dateparse import parse_datetime
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from orders_site.catalog.models import Product
 from orders_site.eventstore.display import describe, jsonable
-from orders_site.orders.checkout import CheckoutError, CheckoutLine, CheckoutRequest, place_order
-from orders_site.orders.history import fetch_state_at, fetch_timeline
+from orders_site.orders.checkout import CheckoutError, price_order, record_order
+from orders_site.orders.history import fetch_state_at, fetch_timeline, parse_moment
 from orders_site.orders.models import Order
+from orders_site.orders.status import OrderStatus
 
-from . import idempotency
-from .serializers import (CheckoutSerializer, OrderDetailSerializer, OrderSerializer, OrderStateSerializer,
-                          ProductSerializer)
-
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-    description="Recommended. 1-255 characters, unique per intended order, scoped to your user, kept 24 hours. "
-                "Same key + same body replays the first response (header Idempotent-Replayed: true); "
-                "same key + different body is 422; a retry while the first request is running is 409. "
-                "Without a key, a retried POST may create a second order.")
+from . import docs, idempotency
+from .body import read_json
+from .checkout_input import InvalidCheckout, parse_checkout
+from .responses import order_body
+from .serializers import OrderDetailSerializer, OrderSerializer, OrderStateSerializer, ProductSerializer
+from .timing import laps_of
 
 
 def nest_errors(errors: dict[str, list[str]]) -> dict[str, Any]:
@@ -63,6 +69,31 @@ def correlation_id_of(request: Request) -> uuid.UUID:
         return uuid.uuid4()
 
 
+def json_response(body: Any, status_code: int, headers: dict[str, str] | None = None) -> HttpResponse:
+    """A JSON response without DRF's renderer machinery (the body is plain JSON types already)."""
+    return HttpResponse(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status=status_code,
+                        content_type="application/json", headers=headers)
+
+
+def location_of(body: Any) -> dict[str, str]:
+    return {"Location": f"/api/orders/{body['id']}/"} if isinstance(body, dict) and "id" in body else {}
+
+
+class ApiRoot(APIView):
+    """The API's entry points: where to start, no authentication needed."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(**docs.ROOT)
+    def get(self, request: Request) -> Response:
+        return Response({name: reverse(name, request=request) for name in ("products", "orders", "schema", "docs",
+                                                                              "redoc")})
+
+
+MAX_NUMBER_LENGTH = Order._meta.get_field("number").max_length
+
+
 class OrderPages(PageNumberPagination):
     page_size = 50
 
@@ -74,67 +105,99 @@ class ProductList(generics.ListAPIView):
     queryset = Product.objects.filter(active=True).select_related("stock").order_by("sku")
     pagination_class = None  # a shop catalog page; paginate when it grows past a few hundred SKUs
 
+    @extend_schema(**docs.PRODUCTS)
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
 
-class OrderListCreate(APIView):
-    @extend_schema(responses=OrderSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        paginator = OrderPages()
-        page = paginator.paginate_queryset(visible_orders(request).prefetch_related("items"), request, view=self)
-        return paginator.get_paginated_response(OrderSerializer(page, many=True).data)
 
-    @extend_schema(request=CheckoutSerializer, parameters=[IDEMPOTENCY_HEADER],
-                   responses={201: OrderSerializer, 400: OpenApiResponse(description="invalid input, per field"),
-                              409: OpenApiResponse(description="same Idempotency-Key still in flight"),
-                              422: OpenApiResponse(description="Idempotency-Key reused with a different body")})
-    def post(self, request: Request) -> Response:
+class OrderListCreate(generics.ListAPIView):
+    serializer_class = OrderSerializer
+    pagination_class = OrderPages
+    parser_classes = [JSONParser]  # what the schema says POST takes; body.py reads the body itself
+
+    def get_queryset(self) -> QuerySet[Order]:
+        orders = visible_orders(self.request).prefetch_related("items")
+        params = self.request.query_params
+        if "status" in params:
+            if params["status"] not in OrderStatus.__members__:
+                raise ValidationError({"status": [f"must be one of {', '.join(OrderStatus.__members__)}"]})
+            orders = orders.filter(status=params["status"])
+        if "number" in params:
+            number = params["number"].strip().upper()
+            if len(params["number"]) > MAX_NUMBER_LENGTH:
+                raise ValidationError({"number": [f"an order number has at most {MAX_NUMBER_LENGTH} characters"]})
+            # NUL cannot be in a number (nor in a PostgreSQL string): no such order, not a 500
+            orders = orders.filter(number=number) if "\x00" not in number else orders.none()
+        return orders.order_by("-created_at", "-id")
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        laps = laps_of(request._request)
+        laps.lap("framework")
+        super().initial(request, *args, **kwargs)  # authentication and permission checks
+        laps.lap("auth")
+
+    @extend_schema(**docs.LIST_ORDERS)
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Your orders (staff: everyone's), newest first, 50 per page; filter by status or find one by number."""
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(**docs.PLACE_ORDER)
+    def post(self, request: Request) -> HttpResponse:
         """Place an order: status ORDERED; stock, payment and delivery follow asynchronously."""
-        body = request.data  # malformed JSON raises ParseError -> 400 before any key is claimed
+        laps = laps_of(request._request)
+        body = read_json(request._request)  # 400 / 413 / 415 before any key is claimed
         key = request.headers.get("Idempotency-Key")
+        if key is not None:
+            try:
+                idempotency.check_key(key)
+            except idempotency.KeyInvalid as err:
+                return Response({"Idempotency-Key": [str(err)]}, status=status.HTTP_400_BAD_REQUEST)
+        laps.lap("validation")
         if key is None:
-            return self._checkout(request, body)
+            return self._checkout(request, body, None)
         try:
-            idempotency.check_key(key)
             claim = idempotency.claim(request.user.pk, key,
                                       idempotency.fingerprint(request.method, request.path, body))
-        except idempotency.KeyInvalid as err:
-            return Response({"Idempotency-Key": [str(err)]}, status=status.HTTP_400_BAD_REQUEST)
         except idempotency.KeyInFlight as err:
             return Response({"detail": str(err)}, status=status.HTTP_409_CONFLICT, headers={"Retry-After": "1"})
         except idempotency.KeyReused as err:
             return Response({"detail": str(err)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        laps.lap("idempotency")
         if claim.replay:
-            return Response(claim.record.response_body, status=claim.record.response_status,
-                            headers={"Idempotent-Replayed": "true", **self._location(claim.record.response_body)})
+            return json_response(claim.record.response_body, claim.record.response_status,
+                                 {"Idempotent-Replayed": "true", **location_of(claim.record.response_body)})
         try:
-            with transaction.atomic():  # the order and the stored response commit together
-                response = self._checkout(request, body)
-                idempotency.complete(claim.record, response.status_code, response.data)
-            return response
+            return self._checkout(request, body, claim.record)
         except BaseException:
             idempotency.release(claim.record)
             raise
 
-    def _checkout(self, request: Request, body: Any) -> Response:
-        serializer = CheckoutSerializer(data=body)
-        if not serializer.is_valid():
-            return Response(serializer.errors, status=status.HTTP_400_BAD_REQUEST)
-        data = serializer.validated_data
-        checkout = CheckoutRequest(tuple(CheckoutLine(i["sku"], i["quantity"]) for i in data["items"]),
-                                   data["payment_method"], data.get("shipping_note", ""))
+    def _checkout(self, request: Request, body: Any, record: idempotency.IdempotencyRecord | None) -> HttpResponse:
+        """Validate, price and record the order; with a claimed key, store the response in the order's
+        transaction (a rejected request's 400 is stored on its own: nothing else was written)."""
+        laps = laps_of(request._request)
         try:
-            order = place_order(request.user.pk, checkout, correlation_id=correlation_id_of(request))
-        except CheckoutError as err:
-            return Response(nest_errors(err.errors), status=status.HTTP_400_BAD_REQUEST)
-        payload = OrderSerializer(order).data
-        return Response(payload, status=status.HTTP_201_CREATED, headers=self._location(payload))
-
-    @staticmethod
-    def _location(body: Any) -> dict[str, str]:
-        return {"Location": f"/api/orders/{body['id']}/"} if isinstance(body, dict) and "id" in body else {}
+            checkout = parse_checkout(body)
+            laps.lap("validation")
+            priced = price_order(request.user.pk, checkout)
+        except (InvalidCheckout, CheckoutError) as err:
+            errors = err.errors if isinstance(err, InvalidCheckout) else nest_errors(err.errors)
+            if record is not None:
+                idempotency.complete(record, status.HTTP_400_BAD_REQUEST, errors)
+            return json_response(errors, status.HTTP_400_BAD_REQUEST)
+        with transaction.atomic():  # the order, its event and the stored response commit together
+            state = record_order(priced, correlation_id=correlation_id_of(request))
+            payload = order_body(state)
+            if record is not None:
+                idempotency.complete(record, status.HTTP_201_CREATED, payload)
+        laps.lap("order")
+        response = json_response(payload, status.HTTP_201_CREATED, location_of(payload))
+        laps.lap("response")
+        return response
 
 
 class OrderDetail(APIView):
-    @extend_schema(responses=OrderDetailSerializer)
+    @extend_schema(**docs.ORDER_DETAIL)
     def get(self, request: Request, order_id: uuid.UUID) -> Response:
         """The order with its items and full event history (decoded Avro)."""
         order = get_object_or_404(visible_orders(request).prefetch_related("items"), pk=order_id)
@@ -143,16 +206,12 @@ class OrderDetail(APIView):
 
 
 class OrderStateAt(APIView):
-    @extend_schema(parameters=[OpenApiParameter("at", OpenApiTypes.DATETIME, required=True,
-                                                description="ISO-8601 moment, e.g. 2026-11-25T10:30:00Z")],
-                   responses={200: OrderStateSerializer, 400: OpenApiResponse(description="bad `at`"),
-                              404: OpenApiResponse(description="no such order, or it did not exist yet")})
+    @extend_schema(**docs.ORDER_STATE_AT)
     def get(self, request: Request, order_id: uuid.UUID) -> Response:
         """The order as it was at `at`, replayed from its events."""
         order = get_object_or_404(visible_orders(request), pk=order_id)
-        raw = request.query_params.get("at", "")
-        at = parse_datetime(raw) if raw else None
-        if at is None or at.tzinfo is None:
+        at = parse_moment(request.query_params.get("at", ""))
+        if at is None:
             return Response({"at": ["an ISO-8601 date-time with a time zone is required, e.g. 2026-11-25T10:30:00Z"]},
                             status=status.HTTP_400_BAD_REQUEST)
         state = fetch_state_at(order.pk, at)

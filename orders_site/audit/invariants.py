@@ -10,6 +10,7 @@ import os
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -80,11 +81,16 @@ def published_event_ids(bootstrap: str, timeout: float = 30) -> set[str]:
         consumer.close()
 
 
-def check_published(bootstrap: str, settle: timedelta = timedelta(seconds=10)) -> Finding:
-    """Committed events older than `settle` (time for the relay) must be on their topic."""
-    on_kafka = published_event_ids(bootstrap)
-    stored = set(str(e) for e in StoredEvent.objects.filter(occurred_at__lte=timezone.now() - settle)
-                 .values_list("event_id", flat=True))
+def check_published(bootstrap: str, settle: timedelta = timedelta(seconds=10), *,
+                    read: Callable[[str], set[str]] = published_event_ids) -> Finding:
+    """Committed events older than `settle` (time for the relay) must be on their topic.
+
+    A final check after the load has stopped passes settle=0: then every committed event counts,
+    the newest included. `read` gives the event ids on the broker (injectable for tests).
+    """
+    cutoff = timezone.now() - settle
+    on_kafka = read(bootstrap)
+    stored = set(str(e) for e in StoredEvent.objects.filter(occurred_at__lte=cutoff).values_list("event_id", flat=True))
     missing = sorted(stored - on_kafka)
     return Finding("every committed event reached its topic", not missing,
                    f"{len(stored)} committed events checked, {len(missing)} missing on the broker", missing)
@@ -150,13 +156,29 @@ def check_money(base_url: str) -> Finding:
                             if ledger["net_minor"] != paid_total and kept_unpaid else []))
 
 
+def check_notified_once() -> Finding:
+    """Every order that reached an outcome has exactly one notification of that outcome's kind."""
+    from orders_site.notifications.services import KIND_OF_STATUS
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT o.number, o.status, count(n.id) FROM orders o LEFT JOIN notifications n"
+                    " ON n.order_id = o.id AND n.kind = (%s::jsonb ->> o.status)"
+                    " WHERE o.status = ANY(%s) GROUP BY o.number, o.status HAVING count(n.id) <> 1",
+                    [json.dumps(KIND_OF_STATUS), [s.value for s in TERMINAL if s.value in KIND_OF_STATUS]])
+        wrong = [f"{number} ({status}): {n} notifications" for number, status, n in cur.fetchall()]
+    return Finding("exactly one notification per order outcome", not wrong,
+                   f"{len(wrong)} orders at an outcome without exactly one notification of it", wrong)
+
+
 def check_all(*, bootstrap: str | None = None, gateway_url: str | None = None,
-              stuck_after: timedelta = timedelta(minutes=2)) -> list[Finding]:
+              stuck_after: timedelta = timedelta(minutes=2),
+              published_settle: timedelta = timedelta(seconds=10)) -> list[Finding]:
     return [
         check_orders_settled(stuck_after),
-        check_published(bootstrap or settings.KAFKA_BOOTSTRAP_SERVERS),
+        check_published(bootstrap or settings.KAFKA_BOOTSTRAP_SERVERS, published_settle),
         check_sequences(),
         check_effects_once(),
         check_stock(),
+        check_notified_once(),
         check_money(gateway_url or os.environ.get("GATEWAY_URL", "http://127.0.0.1:8090")),
     ]

@@ -1,88 +1,167 @@
 """The stock service's writes: hold all of an order's lines or none, then sell or release them.
 
-Every function requires the caller's transaction (the consumer's, which also holds the inbox claim),
-locks the stock rows in primary-key order (no deadlock between two orders sharing products), and
-appends its event in that same transaction. The reservation row makes each step happen once.
+Each function takes a whole batch of orders, requires the caller's transaction (the consumer's,
+which also holds the inbox claims), locks the stock rows it touches in one statement in primary-key
+order (two batches sharing products never deadlock), applies the batch with a few set-based
+statements and appends its events in one statement, in that same transaction. The reservation row
+makes each step happen once per order.
 """
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from django.db.models import F
+from django.db import connection
 
-from orders_site.eventstore.store import record_event
+from orders_site.eventstore.cause import Cause
+from orders_site.eventstore.store import NewEvent, append_events, new_caused_event
 
-from .models import Reservation, Stock
+from .models import Reservation
 
 R = Reservation.Status
 
 
 @dataclass(frozen=True)
-class Context:
-    correlation_id: uuid.UUID
-    cause_event_id: uuid.UUID
+class Hold:
+    """Hold these lines for the order, all or none."""
+
+    order_id: uuid.UUID
+    lines: list[dict]  # [{"sku": ..., "quantity": ...}]
+    cause: Cause
 
 
-def _locked_stocks(skus: list[str]) -> dict[str, Stock]:
-    rows = Stock.objects.select_for_update().select_related("product").filter(product__sku__in=skus)
-    return {s.product.sku: s for s in rows.order_by("product_id")}
+@dataclass(frozen=True)
+class Move:
+    """Sell or release what is held for the order."""
+
+    order_id: uuid.UUID
+    cause: Cause
+    reason: str = ""
 
 
-def _emit(event_type: str, order_id: uuid.UUID, record: dict, ctx: Context) -> None:
-    record_event(event_type, str(order_id), record, correlation_id=ctx.correlation_id, causation_id=ctx.cause_event_id)
+@dataclass
+class _Stock:
+    product_id: int
+    on_hand: int
+    reserved: int
+    delta: dict[str, int] = field(default_factory=lambda: {"on_hand": 0, "reserved": 0, "sold": 0})
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
 
 
-def hold_stock(order_id: uuid.UUID, lines: list[dict], ctx: Context) -> Reservation:
-    """Reserve every line or none -> StockHeld / StockRejected. Requires: a transaction."""
-    existing = Reservation.objects.filter(order_id=order_id).first()
-    if existing:
-        return existing  # decided before (e.g. replay after lost offsets)
-    wanted = {line["sku"]: line["quantity"] for line in lines}
-    stocks = _locked_stocks(sorted(wanted))
-    short = [{"sku": sku, "requested": qty, "available": stocks[sku].available if sku in stocks else 0}
-             for sku, qty in wanted.items() if sku not in stocks or stocks[sku].available < qty]
-    plain_lines = [{"sku": sku, "quantity": qty} for sku, qty in wanted.items()]
-    if short:
-        reservation = Reservation.objects.create(order_id=order_id, status=R.REJECTED, lines=plain_lines)
-        _emit("StockRejected", order_id, {"order_id": str(order_id), "reason": "insufficient stock",
-                                          "lines": plain_lines, "unavailable": short}, ctx)
-        return reservation
-    for sku, stock in stocks.items():
-        Stock.objects.filter(pk=stock.pk).update(reserved=F("reserved") + wanted[sku])
-    reservation = Reservation.objects.create(order_id=order_id, status=R.HELD, lines=plain_lines)
-    _emit("StockHeld", order_id, {"order_id": str(order_id), "lines": plain_lines}, ctx)
-    return reservation
+def _lock_stocks(skus: set[str]) -> dict[str, _Stock]:
+    """Lock the stock rows of `skus` (primary-key order) and read them."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT p.sku, s.product_id, s.on_hand, s.reserved FROM stocks s"
+                    " JOIN products p ON p.id = s.product_id WHERE p.sku = ANY(%s)"
+                    " ORDER BY s.product_id FOR UPDATE OF s", [sorted(skus)])
+        return {sku: _Stock(pid, on_hand, reserved) for sku, pid, on_hand, reserved in cur.fetchall()}
 
 
-def _move(order_id: uuid.UUID, target: str, ctx: Context, **extra: object) -> bool:
-    reservation = Reservation.objects.select_for_update().filter(order_id=order_id).first()
+def _write_stock_changes(stocks: dict[str, _Stock]) -> None:
+    changed = [s for s in stocks.values() if any(s.delta.values())]
+    if not changed:
+        return
+    with connection.cursor() as cur:
+        cur.execute("UPDATE stocks SET on_hand = stocks.on_hand + v.on_hand, reserved = stocks.reserved + v.reserved,"
+                    " sold = stocks.sold + v.sold"
+                    " FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::int[]) AS v(id, on_hand, reserved, sold)"
+                    " WHERE stocks.product_id = v.id",
+                    [[s.product_id for s in changed], [s.delta["on_hand"] for s in changed],
+                     [s.delta["reserved"] for s in changed], [s.delta["sold"] for s in changed]])
+
+
+def hold_stocks(holds: list[Hold]) -> dict[uuid.UUID, str]:
+    """Reserve every line of each order or none -> StockHeld / StockRejected, first come first
+    served in list order. Requires: a transaction. Returns the decision per order of the list; an
+    order decided before (e.g. a replay) keeps its decision and emits nothing."""
+    decided = dict(Reservation.objects.filter(order_id__in=[h.order_id for h in holds])
+                   .values_list("order_id", "status"))
+    todo: list[Hold] = []
+    for hold in holds:
+        if hold.order_id not in decided:
+            decided[hold.order_id] = ""  # the first of two holds for one order in a batch wins
+            todo.append(hold)
+    if not todo:
+        return decided
+    stocks = _lock_stocks({line["sku"] for hold in todo for line in hold.lines})
+    rows: list[Reservation] = []
+    events: list[NewEvent] = []
+    for hold in todo:
+        wanted = {line["sku"]: line["quantity"] for line in hold.lines}
+        plain = [{"sku": sku, "quantity": qty} for sku, qty in wanted.items()]
+        short = [{"sku": sku, "requested": qty, "available": stocks[sku].available if sku in stocks else 0}
+                 for sku, qty in wanted.items() if sku not in stocks or stocks[sku].available < qty]
+        order = str(hold.order_id)
+        if short:
+            decided[hold.order_id] = R.REJECTED
+            events.append(new_caused_event("StockRejected", order, {
+                "order_id": order, "reason": "insufficient stock", "lines": plain, "unavailable": short}, hold.cause))
+        else:
+            decided[hold.order_id] = R.HELD
+            for sku, qty in wanted.items():
+                stocks[sku].reserved += qty
+                stocks[sku].delta["reserved"] += qty
+            events.append(new_caused_event("StockHeld", order, {"order_id": order, "lines": plain}, hold.cause))
+        rows.append(Reservation(order_id=hold.order_id, status=decided[hold.order_id], lines=plain))
+    _write_stock_changes(stocks)
+    Reservation.objects.bulk_create(rows)
+    append_events(events)
+    return decided
+
+
+def _move(moves: list[Move], target: str) -> set[uuid.UUID]:
+    ids = sorted({m.order_id for m in moves})
+    reservations = {r.order_id: r for r in
+                    Reservation.objects.select_for_update().filter(order_id__in=ids).order_by("order_id")}
     # A sale is reversed only by a cancellation that raced the payment (the money is refunded too).
     movable = {R.HELD} | ({R.SOLD} if target == R.RELEASED else set())
-    if reservation is None or reservation.status not in movable:
-        return False  # nothing held (rejected, already released or sold): nothing to do
-    stocks = _locked_stocks(sorted(line["sku"] for line in reservation.lines))
-    for line in reservation.lines:
-        qty = line["quantity"]
-        if reservation.status == R.SOLD:  # back on the shelf
-            change = {"on_hand": F("on_hand") + qty, "sold": F("sold") - qty}
-        elif target == R.SOLD:
-            change = {"reserved": F("reserved") - qty, "on_hand": F("on_hand") - qty, "sold": F("sold") + qty}
+    todo = []
+    for move in moves:
+        reservation = reservations.get(move.order_id)
+        if reservation is None or reservation.status not in movable:
+            continue  # nothing held (rejected, already released or sold): nothing to do
+        todo.append((move, reservation, reservation.status))
+        reservation.status = target  # a second move of the same order in this batch sees it
+    if not todo:
+        return set()
+    stocks = _lock_stocks({line["sku"] for _, r, _ in todo for line in r.lines})
+    events: list[NewEvent] = []
+    for move, reservation, was in todo:
+        for line in reservation.lines:
+            delta, qty = stocks[line["sku"]].delta, line["quantity"]
+            if was == R.SOLD:  # back on the shelf
+                delta["on_hand"] += qty
+                delta["sold"] -= qty
+            elif target == R.SOLD:
+                delta["reserved"] -= qty
+                delta["on_hand"] -= qty
+                delta["sold"] += qty
+            else:
+                delta["reserved"] -= qty
+        order = str(move.order_id)
+        record = {"order_id": order, "lines": reservation.lines}
+        if target == R.SOLD:
+            events.append(new_caused_event("StockSold", order, record, move.cause))
         else:
-            change = {"reserved": F("reserved") - qty}
-        Stock.objects.filter(pk=stocks[line["sku"]].pk).update(**change)
-    reservation.status = target
-    reservation.save(update_fields=["status", "updated_at"])
-    event = "StockSold" if target == R.SOLD else "StockReleased"
-    _emit(event, order_id, {"order_id": str(order_id), "lines": reservation.lines, **extra}, ctx)
-    return True
+            events.append(new_caused_event("StockReleased", order, record | {"reason": move.reason}, move.cause))
+    _write_stock_changes(stocks)
+    moved = sorted({m.order_id for m, _, _ in todo})
+    with connection.cursor() as cur:
+        cur.execute("UPDATE stock_reservations SET status = %s, updated_at = now() WHERE order_id = ANY(%s)",
+                    [target, moved])
+    append_events(events)
+    return set(moved)
 
 
-def release_stock(order_id: uuid.UUID, reason: str, ctx: Context) -> bool:
-    """Give held units back -> StockReleased. Requires: a transaction. False if nothing was held."""
-    return _move(order_id, R.RELEASED, ctx, reason=reason)
+def release_stocks(moves: list[Move]) -> set[uuid.UUID]:
+    """Give held (or sold) units back -> StockReleased. Requires: a transaction. Returns the
+    orders whose stock moved (not those with nothing held)."""
+    return _move(moves, R.RELEASED)
 
 
-def sell_stock(order_id: uuid.UUID, ctx: Context) -> bool:
-    """Turn the hold into a sale -> StockSold. Requires: a transaction. False if nothing was held."""
-    return _move(order_id, R.SOLD, ctx)
+def sell_stocks(moves: list[Move]) -> set[uuid.UUID]:
+    """Turn holds into sales -> StockSold. Requires: a transaction. Returns the orders sold."""
+    return _move(moves, R.SOLD)

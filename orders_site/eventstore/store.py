@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import Max
 from django.utils import timezone
 
+from .cause import Cause
 from .models import StoredEvent
 
 
@@ -29,6 +30,9 @@ class NewEvent:
     causation_id: uuid.UUID | None = None
     event_id: uuid.UUID | None = None
     occurred_at: datetime | None = None
+    # The aggregate's next version when the writer tracks it (holds the aggregate's row locked);
+    # None: read from the store at append time.
+    sequence: int | None = None
 
 
 def _require_transaction() -> None:
@@ -53,11 +57,13 @@ def append_event(event: NewEvent, *, sequence: int | None = None) -> StoredEvent
     writers that pick the same sequence collide on the unique constraint (IntegrityError), by design.
     """
     _require_transaction()
+    if sequence is None:
+        sequence = event.sequence or next_sequence(event.aggregate_type, event.aggregate_id)
     return StoredEvent.objects.create(
         event_id=event.event_id or uuid.uuid4(),
         aggregate_type=event.aggregate_type,
         aggregate_id=event.aggregate_id,
-        sequence=sequence if sequence is not None else next_sequence(event.aggregate_type, event.aggregate_id),
+        sequence=sequence,
         event_type=event.event_type,
         schema_fingerprint=event.schema_fingerprint,
         occurred_at=event.occurred_at or timezone.now(),
@@ -75,7 +81,42 @@ def fetch_events(aggregate_type: str, aggregate_id: str, *, until: datetime | No
     return list(qs.order_by("sequence"))
 
 
-__all__ = ["NewEvent", "OutsideTransaction", "append_event", "fetch_events", "next_sequence"]
+def append_events(events: list[NewEvent]) -> None:
+    """Append many events in one statement, in list order. Requires: an enclosing transaction.atomic().
+
+    Events without a sequence get their aggregate's next ones, counted on from the highest stored
+    one in list order, so the sequences stay gapless per aggregate. As with
+    append_event, two writers that pick the same sequence collide on the unique constraint.
+    """
+    _require_transaction()
+    if not events:
+        return
+    now = timezone.now()
+    rows = [(e.event_id or uuid.uuid4(), e.aggregate_type, e.aggregate_id, e.sequence, e.event_type,
+             e.schema_fingerprint, e.occurred_at or now, e.correlation_id, e.causation_id, e.payload) for e in events]
+    with connection.cursor() as cur:
+        # One round trip: an event without a sequence takes its aggregate's highest stored one plus
+        # its rank among this list's events of that aggregate. Positions are handed out in list order
+        # (the relay publishes in position order).
+        cur.execute(
+            "INSERT INTO event_store (event_id, aggregate_type, aggregate_id, sequence, event_type,"
+            " schema_fingerprint, occurred_at, correlation_id, causation_id, payload)"
+            " SELECT u.event_id, u.agg_type, u.agg_id,"
+            "  COALESCE(u.seq, COALESCE((SELECT max(s.sequence) FROM event_store s"
+            "    WHERE s.aggregate_type = u.agg_type AND s.aggregate_id = u.agg_id), 0)"
+            "   + count(*) FILTER (WHERE u.seq IS NULL) OVER (PARTITION BY u.agg_type, u.agg_id ORDER BY u.n)),"
+            "  u.event_type, u.fingerprint, u.occurred_at, u.correlation_id, u.causation_id, u.payload"
+            " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::int[], %s::text[], %s::text[],"
+            "  %s::timestamptz[], %s::uuid[], %s::uuid[], %s::bytea[]) WITH ORDINALITY"
+            "  AS u(event_id, agg_type, agg_id, seq, event_type, fingerprint, occurred_at, correlation_id,"
+            "   causation_id, payload, n)"
+            " ORDER BY u.n",
+            [list(c) for c in zip(*rows)])
+
+
+__all__ = ["NewEvent", "OutsideTransaction", "append_event", "append_event_row", "append_events", "fetch_events",
+           "new_caused_event", "new_event", "record_event_row",
+           "next_sequence", "record_event"]
 
 
 def record_event(event_type: str, aggregate_id: str, record: dict, *, correlation_id: uuid.UUID,
@@ -86,10 +127,57 @@ def record_event(event_type: str, aggregate_id: str, record: dict, *, correlatio
     Requires: an enclosing transaction.atomic(). Raises avro.SchemaError when the record does not
     match its schema, before anything is written.
     """
+    return append_event(new_event(event_type, aggregate_id, record, correlation_id=correlation_id,
+                                  causation_id=causation_id, occurred_at=occurred_at), sequence=sequence)
+
+
+def new_event(event_type: str, aggregate_id: str, record: dict, *, correlation_id: uuid.UUID,
+              causation_id: uuid.UUID | None = None, sequence: int | None = None,
+              occurred_at: datetime | None = None) -> NewEvent:
+    """`record` encoded with the event type's current Avro schema, ready for append_event(s).
+
+    Raises avro.SchemaError when the record does not match its schema.
+    """
     from . import avro  # local: keeps this module importable by tools that only read events
 
     encoded = avro.encode(event_type, record)
-    return append_event(NewEvent(
-        aggregate_type=avro.aggregate_of(event_type), aggregate_id=aggregate_id, event_type=event_type,
-        payload=encoded.payload, schema_fingerprint=encoded.fingerprint, correlation_id=correlation_id,
-        causation_id=causation_id, occurred_at=occurred_at), sequence=sequence)
+    return NewEvent(aggregate_type=avro.aggregate_of(event_type), aggregate_id=aggregate_id, event_type=event_type,
+                    payload=encoded.payload, schema_fingerprint=encoded.fingerprint, correlation_id=correlation_id,
+                    causation_id=causation_id, occurred_at=occurred_at, sequence=sequence)
+
+
+def new_caused_event(event_type: str, aggregate_id: str, record: dict, cause: Cause, *,
+                     sequence: int | None = None, occurred_at: datetime | None = None) -> NewEvent:
+    """new_event with correlation and causation taken from `cause`."""
+    return new_event(event_type, aggregate_id, record, correlation_id=cause.correlation_id,
+                     causation_id=cause.event_id, sequence=sequence, occurred_at=occurred_at)
+
+
+_INSERT_EVENT = (
+    "INSERT INTO event_store (event_id, aggregate_type, aggregate_id, sequence, event_type, schema_fingerprint, "
+    "occurred_at, correlation_id, causation_id, payload) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "RETURNING position")
+
+
+def append_event_row(event: NewEvent, *, sequence: int) -> int:
+    """append_event without a model instance: one INSERT, returns the event's position.
+
+    For hot paths that know the sequence (a new aggregate's first event). Same contract as
+    append_event: requires an enclosing transaction.atomic(); a taken sequence is an IntegrityError.
+    """
+    _require_transaction()
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_EVENT, [
+            event.event_id or uuid.uuid4(), event.aggregate_type, event.aggregate_id, sequence, event.event_type,
+            event.schema_fingerprint, event.occurred_at or timezone.now(), event.correlation_id,
+            event.causation_id, event.payload])
+        return cursor.fetchone()[0]
+
+
+def record_event_row(event_type: str, aggregate_id: str, record: dict, *, sequence: int,
+                     correlation_id: uuid.UUID, causation_id: uuid.UUID | None = None,
+                     occurred_at: datetime | None = None) -> int:
+    """record_event through append_event_row: encode `record` with its current Avro schema, append it
+    in one INSERT and return its position. Requires an enclosing transaction.atomic()."""
+    return append_event_row(new_event(event_type, aggregate_id, record, correlation_id=correlation_id,
+                                      causation_id=causation_id, occurred_at=occurred_at), sequence=sequence)

@@ -51,10 +51,16 @@ class RequestObservability:
         if route == CHECKOUT_ROUTE and request.method == "POST":
             outcome = checkout_outcome(response)
             http_metrics.CHECKOUTS.labels(outcome).inc()
-            data = getattr(response, "data", None)
-            order_id = data.get("id") if isinstance(data, dict) else None
+            order_id = placed_order_id(response)
             log.info("checkout", order_id=order_id, outcome=outcome, status=response.status_code,
                      duration_ms=fields["duration_ms"])
+
+
+def placed_order_id(response: HttpResponse) -> str | None:
+    """The order a checkout created or replayed, from its `Location: /api/orders/<id>/` header."""
+    location = response.get("Location") or ""
+    parts = [p for p in location.split("/") if p]
+    return parts[-1] if len(parts) >= 3 and parts[-2] == "orders" else None
 
 
 def checkout_outcome(response: HttpResponse) -> str:

@@ -9,7 +9,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils import timezone
 
@@ -18,7 +17,7 @@ from orders_site.notifications.models import Notification
 from orders_site.payments.models import Payment
 from orders_site.shipping.models import Delivery
 
-from .history import fetch_state_at, fetch_timeline
+from .history import fetch_state_at, fetch_timeline, parse_moment
 from .models import Order, OrderItem
 from .status import InvalidTransition
 from .transitions import cancel_order
@@ -108,10 +107,8 @@ class OrderAdmin(admin.ModelAdmin):
     def state_at_view(self, request: HttpRequest, object_id) -> HttpResponse:
         order = get_object_or_404(Order, pk=object_id)
         raw = request.GET.get("at") or ""
-        at = parse_datetime(raw) if raw else timezone.now()
+        at = parse_moment(raw, assume=timezone.get_current_timezone()) if raw else timezone.now()
         error = None if at else f"not a date-time: {raw!r} (use e.g. 2026-11-25T10:30:00Z)"
-        if at is not None and timezone.is_naive(at):
-            at = timezone.make_aware(at, timezone.get_current_timezone())
         state = fetch_state_at(order.pk, at) if at else None
         context = {**self.admin_site.each_context(request), "opts": self.model._meta, "order": order,
                    "at": at, "raw": raw, "error": error, "state": state,

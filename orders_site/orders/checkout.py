@@ -8,12 +8,13 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from orders_site.catalog.models import Product
-from orders_site.eventstore.store import record_event
+from orders_site.eventstore.store import record_event_row
 
 from . import projection
 from .models import Order
@@ -72,34 +73,57 @@ def new_order_number() -> str:
     return f"ORD-{stamp}-" + "".join(secrets.choice(_NUMBER_ALPHABET) for _ in range(8))
 
 
+_PRICES = f"SELECT sku, name, price_minor, currency FROM {Product._meta.db_table} WHERE active AND sku = ANY(%s)"
+
+
+def price_order(customer_id: int, request: CheckoutRequest) -> dict[str, Any]:
+    """The OrderCreated record for `request`, priced from the catalog as it is now.
+
+    Reads only (one query; no transaction needed: no lock is taken, and inside one READ COMMITTED
+    would see the same rows). Raises CheckoutError for invalid input and unknown or inactive SKUs.
+    """
+    check_checkout(request)
+    skus = [line.sku for line in request.lines]
+    with connection.cursor() as cursor:  # plain SQL: the ORM's query building cost more than the query
+        cursor.execute(_PRICES, [skus])
+        products = {sku: (name, price, currency) for sku, name, price, currency in cursor.fetchall()}
+    unknown = {f"items[{i}].sku": [f"unknown SKU {line.sku}"]
+               for i, line in enumerate(request.lines) if line.sku not in products}
+    if unknown:
+        raise CheckoutError(unknown)
+    currencies = {products[s][2] for s in skus}
+    if len(currencies) != 1:
+        raise CheckoutError({"items": ["items priced in different currencies cannot share an order"]})
+    items = [{"sku": line.sku, "product_name": products[line.sku][0], "quantity": line.quantity,
+              "unit_price_minor": products[line.sku][1]} for line in request.lines]
+    return {
+        "order_id": str(uuid.uuid4()), "order_number": new_order_number(), "customer_id": str(customer_id),
+        "items": items, "total_minor": sum(i["quantity"] * i["unit_price_minor"] for i in items),
+        "currency": currencies.pop(), "payment_method": request.payment_method,
+        "shipping_note": request.shipping_note or None, "created_at": timezone.now(),
+    }
+
+
+def record_order(record: dict[str, Any], *, correlation_id: uuid.UUID | None = None) -> projection.OrderState:
+    """Append OrderCreated for a priced order and write its rows: one event, one projection write.
+
+    Opens its own transaction, or joins the caller's without a savepoint (an error here fails the
+    caller's transaction too, which is what its caller wants: the API stores its idempotent
+    response in the same transaction).
+    """
+    now = record["created_at"]
+    with transaction.atomic(savepoint=False):
+        record_event_row("OrderCreated", record["order_id"], record, sequence=1,
+                         correlation_id=correlation_id or uuid.uuid4(), occurred_at=now)
+        state = projection.apply(None, "OrderCreated", record, sequence=1, occurred_at=now)
+        projection.insert_rows(state)
+    return state
+
+
 def place_order(customer_id: int, request: CheckoutRequest, *, correlation_id: uuid.UUID | None = None) -> Order:
     """Create an ORDERED order with its items and its OrderCreated event, atomically.
 
     Opens its own transaction (callers may already be in one). Raises CheckoutError for unknown or
     inactive SKUs and invalid input; nothing is written then.
     """
-    check_checkout(request)
-    skus = [line.sku for line in request.lines]
-    with transaction.atomic():
-        products = {p.sku: p for p in Product.objects.filter(sku__in=skus, active=True)}
-        unknown = {f"items[{i}].sku": [f"unknown SKU {line.sku}"]
-                   for i, line in enumerate(request.lines) if line.sku not in products}
-        if unknown:
-            raise CheckoutError(unknown)
-        currencies = {products[s].currency for s in skus}
-        if len(currencies) != 1:
-            raise CheckoutError({"items": ["items priced in different currencies cannot share an order"]})
-        order_id = uuid.uuid4()
-        now = timezone.now()
-        items = [{"sku": line.sku, "product_name": products[line.sku].name, "quantity": line.quantity,
-                  "unit_price_minor": products[line.sku].price_minor} for line in request.lines]
-        record = {
-            "order_id": str(order_id), "order_number": new_order_number(), "customer_id": str(customer_id),
-            "items": items, "total_minor": sum(i["quantity"] * i["unit_price_minor"] for i in items),
-            "currency": currencies.pop(), "payment_method": request.payment_method,
-            "shipping_note": request.shipping_note or None, "created_at": now,
-        }
-        event = record_event("OrderCreated", str(order_id), record, sequence=1,
-                             correlation_id=correlation_id or uuid.uuid4(), occurred_at=now)
-        state = projection.apply(None, "OrderCreated", record, sequence=event.sequence, occurred_at=now)
-        return projection.insert(state)
+    return projection.as_order(record_order(price_order(customer_id, request), correlation_id=correlation_id))

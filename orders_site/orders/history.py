@@ -3,13 +3,39 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timezone as dt_timezone, tzinfo
 from itertools import groupby
+
+from django.utils.dateparse import parse_datetime
 
 from orders_site.eventstore.models import StoredEvent
 from orders_site.eventstore.store import fetch_events
 
 from . import projection
+
+
+def parse_moment(raw: str, *, assume: tzinfo | None = None) -> datetime | None:
+    """An ISO-8601 moment in UTC, or None when `raw` is not one a database can hold.
+
+    Catches what parse_datetime lets through and PostgreSQL refuses: impossible dates (February 30,
+    hour 25; parse_datetime raises ValueError), UTC offsets past +-15:59 (converted to UTC here) and
+    moments that leave the calendar once converted (year 1 at +01:00). A moment without an offset is
+    None unless `assume` says which zone it is in.
+    """
+    try:
+        at = parse_datetime(raw.strip().upper())  # RFC 3339 allows a lowercase t and z
+    except ValueError:
+        return None
+    if at is None:
+        return None
+    if at.tzinfo is None:
+        if assume is None:
+            return None
+        at = at.replace(tzinfo=assume)
+    try:
+        return at.astimezone(dt_timezone.utc)
+    except (OverflowError, ValueError):
+        return None
 
 
 def fetch_state_at(order_id: uuid.UUID, at: datetime) -> projection.OrderState | None:

@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 
-from django.db import transaction
+from django.utils import timezone
 
+from orders_site.eventstore.cause import Cause
+from orders_site.eventstore.store import NewEvent, append_events
+
+from . import projection
 from .models import Order
 from .status import OrderStatus, already_past, path_to
-from .transitions import Cause, change_status
+from .transitions import step
 
 log = logging.getLogger("orders.saga")
 
@@ -21,25 +26,50 @@ RESULT_STATUS: dict[str, OrderStatus] = {
 }
 
 
-def apply_result(order_id: uuid.UUID, event_type: str, reason: str, cause: Cause) -> list[OrderStatus]:
-    """Move the order to the status `event_type` implies. Requires: a transaction (joins it).
+@dataclass(frozen=True)
+class Result:
+    """Another service's result about one order (e.g. StockHeld), as the order service applies it."""
 
-    Returns the statuses applied; [] when the event is stale or contradicts the order's state (e.g. a
-    payment completing after a cancellation, which the payment service refunds). Such an event is
-    logged and refused, never a crash.
+    order_id: uuid.UUID
+    event_type: str
+    reason: str
+    cause: Cause
+
+
+def apply_results(results: list[Result]) -> dict[uuid.UUID, list[OrderStatus]]:
+    """Move each order to the status its results imply, in list order. Requires: a transaction.
+
+    Locks every order of the list in one statement, in primary-key order (two writers never
+    deadlock), appends all OrderStatusChanged events in one statement and updates the projection in
+    another. Returns the statuses applied per order. A result that is stale or contradicts the
+    order's state (e.g. paid after a cancellation, which the payment service refunds) is logged and
+    refused, never a crash. Raises Order.DoesNotExist for an unknown order (nothing is written).
     """
-    target = RESULT_STATUS[event_type]
-    with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
-        current = OrderStatus(order.status)
-        steps = path_to(current, target)
+    ids = sorted({r.order_id for r in results})
+    states = {o.pk: projection.state_of(o)
+              for o in Order.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    missing = [i for i in ids if i not in states]
+    if missing:
+        raise Order.DoesNotExist(f"unknown order(s): {', '.join(map(str, missing))}")
+    now = timezone.now()
+    events: list[NewEvent] = []
+    applied: dict[uuid.UUID, list[OrderStatus]] = {}
+    for result in results:
+        target = RESULT_STATUS[result.event_type]
+        state = states[result.order_id]
+        steps = path_to(state.status, target)
         if not steps:
-            if already_past(current, target):  # routine: it was implied by a later result
-                log.info("order %s: %s already applied (status %s)", order_id, event_type, current)
+            if already_past(state.status, target):  # routine: it was implied by a later result
+                log.info("order %s: %s already applied (status %s)", result.order_id, result.event_type, state.status)
             else:
-                log.warning("order %s: %s refused in status %s", order_id, event_type, current)
-            return []
-        for step in steps:
-            change_status(order.pk, step, cause=cause, reason=reason if step == target else
-                          f"implied by {event_type}")
-        return steps
+                log.warning("order %s: %s refused in status %s", result.order_id, result.event_type, state.status)
+            continue
+        for status in steps:
+            event, state = step(state, status, cause=result.cause, now=now,
+                                reason=result.reason if status == target else f"implied by {result.event_type}")
+            events.append(event)
+        states[result.order_id] = state
+        applied.setdefault(result.order_id, []).extend(steps)
+    append_events(events)
+    projection.update_many([states[i] for i in applied])
+    return applied

@@ -6,25 +6,34 @@ projection in one transaction, with the order row locked so concurrent changes s
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
-from orders_site.eventstore.store import record_event
+from orders_site.eventstore.cause import Cause
+from orders_site.eventstore.store import NewEvent, append_events, new_caused_event
 
 from . import projection
 from .models import Order
 from .status import InvalidTransition, OrderStatus, check_transition
 
 
-@dataclass(frozen=True)
-class Cause:
-    """The event (or staff action) that caused a transition, for the causation chain."""
+def step(state: projection.OrderState, target: OrderStatus, *, cause: Cause, reason: str,
+         now: datetime) -> tuple[NewEvent, projection.OrderState]:
+    """One transition of a (locked) order's state: its OrderStatusChanged event and the new state.
 
-    event_id: uuid.UUID | None
-    event_type: str | None
-    correlation_id: uuid.UUID
+    Pure apart from encoding; raises InvalidTransition when `target` is not reachable.
+    """
+    check_transition(state.status, target)
+    record = {"order_id": str(state.order_id), "from_status": state.status.value, "to_status": target.value,
+              "reason": reason or None,
+              "cause_event_id": str(cause.event_id) if cause.event_id else None,
+              "cause_event_type": cause.event_type}
+    sequence = state.version + 1
+    event = new_caused_event("OrderStatusChanged", str(state.order_id), record, cause, sequence=sequence,
+                             occurred_at=now)
+    return event, projection.apply(state, "OrderStatusChanged", record, sequence=sequence, occurred_at=now)
 
 
 def change_status(order_id: uuid.UUID, target: OrderStatus, *, cause: Cause, reason: str = "") -> Order:
@@ -35,18 +44,9 @@ def change_status(order_id: uuid.UUID, target: OrderStatus, *, cause: Cause, rea
     """
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
-        current = OrderStatus(order.status)
-        check_transition(current, target)
-        now = timezone.now()
-        record = {"order_id": str(order.pk), "from_status": current.value, "to_status": target.value,
-                  "reason": reason or None,
-                  "cause_event_id": str(cause.event_id) if cause.event_id else None,
-                  "cause_event_type": cause.event_type}
-        event = record_event("OrderStatusChanged", str(order.pk), record, sequence=order.version + 1,
-                             correlation_id=cause.correlation_id, causation_id=cause.event_id, occurred_at=now)
-        state = projection.apply(projection.state_of(order), "OrderStatusChanged", record, sequence=event.sequence,
-                                 occurred_at=now)
-        projection.update(state)
+        event, state = step(projection.state_of(order), target, cause=cause, reason=reason, now=timezone.now())
+        append_events([event])
+        projection.update_many([state])
         order.status, order.version, order.status_reason, order.updated_at = (
             state.status.value, state.version, state.status_reason, state.updated_at)
         return order
@@ -59,9 +59,8 @@ def cancel_order(order_id: uuid.UUID, *, reason: str, requested_by: str) -> Orde
     completes afterwards is refunded by the payment service. Raises InvalidTransition when too late
     and Order.DoesNotExist for an unknown order (from change_status).
     """
-    return change_status(order_id, OrderStatus.CANCELLED,
-                         cause=Cause(event_id=None, event_type=None, correlation_id=uuid.uuid4()),
+    return change_status(order_id, OrderStatus.CANCELLED, cause=Cause.fresh(),
                          reason=f"{reason} (by {requested_by})")
 
 
-__all__ = ["Cause", "InvalidTransition", "cancel_order", "change_status"]
+__all__ = ["Cause", "InvalidTransition", "cancel_order", "change_status", "step"]

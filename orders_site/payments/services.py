@@ -1,8 +1,9 @@
 """Taking money for an order, exactly once in effect (docs/design.md, "Known failure modes").
 
-1. start_payment (in the consumer's transaction): record attempt 1 as PENDING, with a deterministic
+1. start_payments (in the consumer's transaction): record attempt 1 as PENDING, with a deterministic
    gateway idempotency key. Nothing is sent yet.
-2. charge (after that commit, outside any transaction): call the gateway, then settle the outcome.
+2. charge_all (after that commit, outside any transaction): call the gateway for the batch's
+   attempts concurrently, then settle every outcome in one transaction.
    A timeout / 5xx / lost response leaves the payment IN_DOUBT.
 3. reconcile (periodically): ask the gateway by key about every PENDING or IN_DOUBT payment old
    enough; settle what it knows; charge again (same key: the gateway cannot charge twice) what never
@@ -13,12 +14,15 @@ from __future__ import annotations
 
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from orders_site.eventstore.store import record_event
+from orders_site.eventstore.cause import Cause
+from orders_site.eventstore.store import NewEvent, append_events, new_event
 from orders_site.orders.models import Order
 from orders_site.orders.status import OrderStatus
 
@@ -30,60 +34,133 @@ UNPAYABLE = {OrderStatus.CANCELLED, OrderStatus.STOCK_REJECTED, OrderStatus.PAYM
 S = Payment.Status
 
 
-def start_payment(order_id: uuid.UUID, *, correlation_id: uuid.UUID, cause_event_id: uuid.UUID) -> Payment | None:
-    """Record the attempt before any call. Requires: a transaction. Idempotent per order.
-    None for an order that can no longer be paid (cancelled before its stock was held)."""
-    order = Order.objects.get(pk=order_id)
-    if OrderStatus(order.status) in UNPAYABLE:
-        return None
-    payment, _ = Payment.objects.get_or_create(order=order, attempt=1, defaults=dict(
-        idempotency_key=f"order-{order.pk}-attempt-1", method=order.payment_method, amount_minor=order.total_minor,
-        currency=order.currency, correlation_id=correlation_id, cause_event_id=cause_event_id))
-    return payment
+@dataclass(frozen=True)
+class Start:
+    """Take the money for this order (its stock is held)."""
+
+    order_id: uuid.UUID
+    cause: Cause
+
+
+def start_payments(starts: list[Start]) -> list[uuid.UUID]:
+    """Record attempt 1 of each order before any call. Requires: a transaction. Idempotent per order.
+
+    Orders that can no longer be paid (cancelled before their stock was held) are skipped. Returns the
+    payments still waiting for the gateway (new ones, and older PENDING ones of a redelivery), in
+    list order, for charge_all once this transaction has committed.
+    """
+    ids = list(dict.fromkeys(s.order_id for s in starts))
+    orders = {o.pk: o for o in Order.objects.filter(pk__in=ids).only(
+        "id", "status", "payment_method", "total_minor", "currency")}
+    cause_of = {s.order_id: s.cause for s in reversed(starts)}  # the first start of an order wins
+    payable = [i for i in ids if i in orders and OrderStatus(orders[i].status) not in UNPAYABLE]
+    Payment.objects.bulk_create([Payment(
+        order_id=i, attempt=1, idempotency_key=f"order-{i}-attempt-1", method=orders[i].payment_method,
+        amount_minor=orders[i].total_minor, currency=orders[i].currency,
+        correlation_id=cause_of[i].correlation_id, cause_event_id=cause_of[i].event_id) for i in payable],
+        ignore_conflicts=True)  # a redelivery finds its attempt recorded
+    waiting = dict(Payment.objects.filter(order_id__in=payable, status=S.PENDING).values_list("order_id", "pk"))
+    return [waiting[i] for i in payable if i in waiting]
+
+
+def charge_all(payment_ids: list[uuid.UUID], client: GatewayClient, *, concurrency: int = 8) -> None:
+    """Call the gateway for recorded attempts, up to `concurrency` at once, then settle them all in
+    one transaction and refund what can no longer be paid. Must not run inside a transaction: no
+    row is locked while the gateway is called."""
+    payments = list(Payment.objects.select_related("order").filter(
+        pk__in=payment_ids, status__in=[S.PENDING, S.IN_DOUBT]))
+    if not payments:
+        return
+
+    def call(payment: Payment) -> tuple[uuid.UUID, ChargeResult]:
+        return payment.pk, client.charge(
+            key=payment.idempotency_key, order_id=str(payment.order_id),
+            customer_id=str(payment.order.customer_id), amount_minor=payment.amount_minor,
+            currency=payment.currency, method=payment.method)
+
+    if len(payments) == 1:
+        results = [call(payments[0])]
+    else:
+        with ThreadPoolExecutor(min(concurrency, len(payments)), thread_name_prefix="gateway") as pool:
+            results = list(pool.map(call, payments))
+    settle_all(results)
+    refund_unpayable([p.pk for p in payments], client)
 
 
 def charge(payment_id: uuid.UUID, client: GatewayClient) -> None:
-    """Call the gateway for a recorded attempt and settle. Must not run inside a transaction."""
-    payment = Payment.objects.select_related("order").get(pk=payment_id)
-    if payment.status not in (S.PENDING, S.IN_DOUBT):
+    """charge_all for one payment. Must not run inside a transaction."""
+    charge_all([payment_id], client)
+
+
+def settle_all(results: list[tuple[uuid.UUID, ChargeResult]]) -> None:
+    """Record what the gateway said. Opens its own transaction and locks the payments (primary-key
+    order); a payment already settled is left alone, so a late or repeated answer changes nothing."""
+    with transaction.atomic():
+        locked = {p.pk: p for p in Payment.objects.select_for_update().filter(
+            pk__in=[pk for pk, _ in results]).order_by("pk")}
+        changed: list[Payment] = []
+        events: list[NewEvent] = []
+        now = timezone.now()
+        for payment_id, result in results:
+            payment = locked[payment_id]
+            if payment.status not in (S.PENDING, S.IN_DOUBT):
+                continue
+            if result.outcome == "captured":
+                payment.status, payment.gateway_transaction_id = S.CAPTURED, result.transaction_id
+                events.append(_event(payment, "PaymentCompleted", {
+                    "order_id": str(payment.order_id), "payment_id": str(payment.pk), "attempt": payment.attempt,
+                    "gateway_transaction_id": result.transaction_id, "method": payment.method,
+                    "amount_minor": payment.amount_minor, "currency": payment.currency}))
+            elif result.outcome == "declined":
+                payment.status, payment.gateway_transaction_id = S.DECLINED, result.transaction_id
+                payment.decline_code, payment.failure_reason = result.decline_code, "declined by the gateway"
+                events.append(_event(payment, "PaymentFailed", {
+                    "order_id": str(payment.order_id), "payment_id": str(payment.pk), "attempt": payment.attempt,
+                    "reason": "declined by the gateway", "decline_code": result.decline_code or None}))
+            elif result.outcome == "unknown":
+                payment.status, payment.failure_reason = S.IN_DOUBT, result.detail[:300]
+                log.warning("payment %s for order %s in doubt: %s", payment.pk, payment.order_id, result.detail)
+            else:  # not_found: the charge never reached the gateway; stays PENDING to be sent again
+                continue
+            payment.updated_at = now
+            changed.append(payment)
+        _write_outcomes(changed)
+        append_events(events)
+
+
+def _write_outcomes(payments: list[Payment]) -> None:
+    """One UPDATE for the settled payments (Django's bulk_update builds a CASE per row and column,
+    which cost more CPU than the rest of a settle)."""
+    if not payments:
         return
-    result = client.charge(key=payment.idempotency_key, order_id=str(payment.order_id),
-                           customer_id=str(payment.order.customer_id), amount_minor=payment.amount_minor,
-                           currency=payment.currency, method=payment.method)
-    settle(payment.pk, result)
-    refund_if_unpayable(payment.pk, client)
-
-
-def _emit(payment: Payment, event_type: str, record: dict) -> None:
-    record_event(event_type, str(payment.order_id), record, correlation_id=payment.correlation_id,
-                 causation_id=payment.cause_event_id)
+    with connection.cursor() as cur:
+        cur.execute(
+            "UPDATE payments SET status = v.status, gateway_transaction_id = v.txn, decline_code = v.code,"
+            " failure_reason = v.reason, updated_at = v.at"
+            " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])"
+            "  AS v(id, status, txn, code, reason, at) WHERE payments.id = v.id",
+            [[p.pk for p in payments], [p.status for p in payments], [p.gateway_transaction_id for p in payments],
+             [p.decline_code for p in payments], [p.failure_reason for p in payments],
+             [p.updated_at for p in payments]])
 
 
 def settle(payment_id: uuid.UUID, result: ChargeResult) -> None:
-    """Record what the gateway said. Opens its own transaction, locks the payment row; a payment
-    already settled is left alone, so a late or repeated answer changes nothing."""
-    with transaction.atomic():
-        payment = Payment.objects.select_for_update().get(pk=payment_id)
-        if payment.status not in (S.PENDING, S.IN_DOUBT):
-            return
-        if result.outcome == "captured":
-            payment.status, payment.gateway_transaction_id = S.CAPTURED, result.transaction_id
-            _emit(payment, "PaymentCompleted", {
-                "order_id": str(payment.order_id), "payment_id": str(payment.pk), "attempt": payment.attempt,
-                "gateway_transaction_id": result.transaction_id, "method": payment.method,
-                "amount_minor": payment.amount_minor, "currency": payment.currency})
-        elif result.outcome == "declined":
-            payment.status, payment.gateway_transaction_id = S.DECLINED, result.transaction_id
-            payment.decline_code, payment.failure_reason = result.decline_code, "declined by the gateway"
-            _emit(payment, "PaymentFailed", {
-                "order_id": str(payment.order_id), "payment_id": str(payment.pk), "attempt": payment.attempt,
-                "reason": "declined by the gateway", "decline_code": result.decline_code or None})
-        elif result.outcome == "unknown":
-            payment.status, payment.failure_reason = S.IN_DOUBT, result.detail[:300]
-            log.warning("payment %s for order %s in doubt: %s", payment.pk, payment.order_id, result.detail)
-        else:  # not_found: the charge never reached the gateway; stays PENDING to be sent again
-            return
-        payment.save()
+    """settle_all for one answer. Opens its own transaction."""
+    settle_all([(payment_id, result)])
+
+
+def _event(payment: Payment, event_type: str, record: dict) -> NewEvent:
+    return new_event(event_type, str(payment.order_id), record, correlation_id=payment.correlation_id,
+                     causation_id=payment.cause_event_id)
+
+
+def refund_unpayable(payment_ids: list[uuid.UUID], client: GatewayClient) -> None:
+    """Give the money back for captures whose order can no longer be paid (cancelled meanwhile).
+    Outside any transaction; the refund is idempotent at the gateway (one per charge)."""
+    owed = Payment.objects.filter(pk__in=payment_ids, status=S.CAPTURED,
+                                  order__status__in=[s.value for s in UNPAYABLE]).values_list("pk", flat=True)
+    for payment_id in owed:
+        refund_if_unpayable(payment_id, client)
 
 
 def refund_if_unpayable(payment_id: uuid.UUID, client: GatewayClient) -> None:
@@ -103,10 +180,10 @@ def refund_if_unpayable(payment_id: uuid.UUID, client: GatewayClient) -> None:
             return
         payment.status, payment.refund_reason = S.REFUNDED, reason
         payment.save()
-        _emit(payment, "PaymentRefunded", {
+        append_events([_event(payment, "PaymentRefunded", {
             "order_id": str(payment.order_id), "payment_id": str(payment.pk),
             "gateway_transaction_id": payment.gateway_transaction_id, "amount_minor": payment.amount_minor,
-            "currency": payment.currency, "reason": reason})
+            "currency": payment.currency, "reason": reason})])
 
 
 def reconcile(client: GatewayClient, *, older_than: timedelta) -> int:
@@ -115,14 +192,19 @@ def reconcile(client: GatewayClient, *, older_than: timedelta) -> int:
     cutoff = timezone.now() - older_than
     doubtful = list(Payment.objects.filter(status__in=[S.PENDING, S.IN_DOUBT], updated_at__lte=cutoff)
                     .values_list("pk", "idempotency_key")[:100])
+    unsent: list[uuid.UUID] = []
+    known_results: list[tuple[uuid.UUID, ChargeResult]] = []
     for payment_id, key in doubtful:
         known = client.lookup(key)
         if known.outcome == "not_found":
-            charge(payment_id, client)  # never reached the gateway: send it (same key)
+            unsent.append(payment_id)  # never reached the gateway: send it (same key)
         elif known.outcome in ("captured", "declined"):
-            settle(payment_id, known)
+            known_results.append((payment_id, known))
         else:
             Payment.objects.filter(pk=payment_id).update(updated_at=timezone.now())  # try again later
+    if known_results:
+        settle_all(known_results)
+    charge_all(unsent, client)
     owed = list(Payment.objects.filter(status=S.CAPTURED, order__status__in=[s.value for s in UNPAYABLE])
                 .values_list("pk", flat=True)[:100])
     for payment_id in owed:

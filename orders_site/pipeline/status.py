@@ -17,8 +17,9 @@ from confluent_kafka.admin import AdminClient
 from django.conf import settings
 from django.db import connections
 
-from consumers.__main__ import SERVICES
-from consumers.runtime import dlq_topic, group_name
+from consumers.registry import SERVICE_NAMES as SERVICES
+from consumers.config import group_name
+from consumers.kafka import dlq_topic
 from stack import connector
 
 SLOT_NAME = "orders_outbox"  # connect/outbox-connector.json, slot.name

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
-from orders_site.eventstore.store import record_event
+from orders_site.eventstore.cause import Cause
+from orders_site.eventstore.store import append_events, new_caused_event
 from orders_site.orders.models import Order
 from orders_site.orders.status import OrderStatus
 from orders_site.payments.models import Payment
@@ -11,17 +13,40 @@ from orders_site.payments.models import Payment
 from .models import Delivery
 
 
-def prepare_delivery(order_id: uuid.UUID, *, correlation_id: uuid.UUID, cause_event_id: uuid.UUID) -> Delivery | None:
-    """Create the delivery of a paid order -> DeliveryPrepared. Requires: a transaction.
+@dataclass(frozen=True)
+class Preparation:
+    """Prepare the delivery of this (paid) order."""
 
-    None (and no event) for an order that was cancelled / refunded meanwhile; idempotent per order.
+    order_id: uuid.UUID
+    cause: Cause
+
+
+def prepare_deliveries(preparations: list[Preparation]) -> list[Delivery]:
+    """Create the delivery of each paid order -> DeliveryPrepared. Requires: a transaction.
+
+    Locks the orders (primary-key order) so a cancellation cannot slip in between the check and
+    the insert. Skips (no delivery, no event) an order cancelled or refunded meanwhile and one that
+    has its delivery already; returns the deliveries created.
     """
-    order = Order.objects.select_for_update().get(pk=order_id)
-    if order.status == OrderStatus.CANCELLED or Payment.objects.filter(order=order, status=Payment.Status.REFUNDED).exists():
-        return None
-    delivery, created = Delivery.objects.get_or_create(order=order)
-    if created:
-        record_event("DeliveryPrepared", str(order.pk), {"order_id": str(order.pk), "delivery_id": str(delivery.pk),
-                                                         "status": delivery.status},
-                     correlation_id=correlation_id, causation_id=cause_event_id)
-    return delivery
+    ids = sorted({p.order_id for p in preparations})
+    status = dict(Order.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", "status"))
+    refunded = set(Payment.objects.filter(order_id__in=ids, status=Payment.Status.REFUNDED)
+                   .values_list("order_id", flat=True))
+    done = set(Delivery.objects.filter(order_id__in=ids).values_list("order_id", flat=True))
+    created: list[Delivery] = []
+    events = []
+    for preparation in preparations:
+        order_id = preparation.order_id
+        if order_id not in status:
+            raise Order.DoesNotExist(f"unknown order {order_id}")
+        if status[order_id] == OrderStatus.CANCELLED or order_id in refunded or order_id in done:
+            continue
+        done.add(order_id)
+        delivery = Delivery(order_id=order_id)
+        created.append(delivery)
+        events.append(new_caused_event("DeliveryPrepared", str(order_id), {
+            "order_id": str(order_id), "delivery_id": str(delivery.pk), "status": delivery.status},
+            preparation.cause))
+    Delivery.objects.bulk_create(created)
+    append_events(events)
+    return created

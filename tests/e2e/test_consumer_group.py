@@ -8,7 +8,7 @@ import pytest
 from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient
 
-from consumers.runtime import group_name
+from consumers.config import group_name
 from stack.harness import Component, EmbeddedStack, wait_for
 
 from .saga_helpers import books_balance, checkout, new_customer, new_product, wait_final

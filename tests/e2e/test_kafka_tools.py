@@ -10,8 +10,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from consumers.__main__ import SERVICES
-from consumers.runtime import group_name
+from consumers.registry import SERVICE_NAMES
+from consumers.config import group_name
 from stack.harness import EmbeddedStack
 
 from .saga_helpers import checkout, new_customer, new_product, wait_final
@@ -59,7 +59,7 @@ def test_consumer_lag_is_exactly_zero_once_the_saga_has_drained(saga: EmbeddedSt
     try:
         deadline = time.monotonic() + 30
         while True:  # trailing events (sale, notification) and the 1 s auto-commit settle first
-            lags = {s: _lag(admin, probe, s) for s in SERVICES}
+            lags = {s: _lag(admin, probe, s) for s in SERVICE_NAMES}
             behind = {s: {tp: ce for tp, ce in lag.items() if ce[0] != ce[1]} for s, lag in lags.items()}
             if not any(behind.values()) or time.monotonic() > deadline:
                 break
@@ -67,6 +67,6 @@ def test_consumer_lag_is_exactly_zero_once_the_saga_has_drained(saga: EmbeddedSt
     finally:
         probe.close()
     assert all(lags.values()), "every service reads some partitions"
-    assert behind == {s: {} for s in SERVICES}
+    assert behind == {s: {} for s in SERVICE_NAMES}
     # a committed offset is never past the end a lag tool reads
     assert all(committed <= end for lag in lags.values() for committed, end in lag.values())

@@ -14,7 +14,7 @@ from confluent_kafka import Producer
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 
-from consumers.__main__ import SERVICES
+from consumers.registry import SERVICE_NAMES as SERVICES
 from stack.harness import EmbeddedStack, wait_for
 from tests.alerting import Evaluator, Scrape, load_rules
 

@@ -10,7 +10,7 @@ from confluent_kafka.admin import AdminClient
 from django.core.management import call_command
 from django.db import connection
 
-from consumers.runtime import group_name
+from consumers.config import group_name
 from orders_site.eventstore.models import ProcessedEvent, StoredEvent
 from orders_site.notifications.models import Notification
 from orders_site.payments.models import Payment

@@ -55,9 +55,13 @@ def test_unknown_outcomes_are_reconciled_and_never_charged_twice(saga: EmbeddedS
     # given a gateway that charges but never answers ("lost"), answers after the client gave up
     # ("hang"), or fails with a 5xx before charging ("error")
     customer, sku = new_customer(), new_product(3)
+    injected_before = gateway(saga, "/v1/ledger")["faults_injected"][fault]
     inject(saga, customer, fault)
     order = checkout(customer, sku, 1)
-    # then the payment service asks the gateway by key (or charges again with the same key) and the
+    # then the fault fired and left the payment in doubt (never failed, never paid on a guess)...
+    wait_for(lambda: Payment.objects.filter(order=order, status="IN_DOUBT").exists(), 30, "the payment in doubt")
+    assert gateway(saga, "/v1/ledger")["faults_injected"][fault] == injected_before + 1
+    # ...and the payment service asks the gateway by key (or charges again with the same key) and the
     # order completes, with exactly one capture
     assert wait_final([order.pk], timeout=90)[order.pk] == "DELIVERY_PREPARING"
     settle(saga, [order], sku, (3, 2, 0, 1))
@@ -81,26 +85,47 @@ def test_a_charge_for_an_order_cancelled_meanwhile_is_refunded(saga: EmbeddedSta
     assert ledger["captures_per_order"][str(order.pk)] == 1
 
 
-def test_64_concurrent_checkouts_for_10_units(saga: EmbeddedStack) -> None:
-    sku = new_product(10)
-    customers = [new_customer("rush") for _ in range(64)]
-    orders: list[Order] = []
+def test_64_concurrent_checkouts_over_http_for_10_units(saga: EmbeddedStack) -> None:
+    # given 10 units, and 64 customers with API tokens, each buying one (most with a second line)
+    import json
+    import urllib.request
+
+    from rest_framework.authtoken.models import Token
+
+    saga.start_web()
+    sku, plenty = new_product(10), new_product(1000)
+    tokens = [Token.objects.create(user=new_customer("rush")).key for _ in range(64)]
+    created: list[str] = []
+    failures: list[str] = []
     barrier = threading.Barrier(64)
 
-    def buy(customer) -> None:
+    def buy(n: int, token: str) -> None:
+        items = [{"sku": sku, "quantity": 1}] + ([{"sku": plenty, "quantity": 1}] if n % 4 else [])
+        request = urllib.request.Request(
+            f"http://{saga.cfg.web_host}:{saga.cfg.web_port}/api/orders/", method="POST",
+            data=json.dumps({"items": items, "payment_method": "card"}).encode(),
+            headers={"Authorization": f"Token {token}", "Content-Type": "application/json",
+                     "Idempotency-Key": f"rush-{n}"})
         try:
             barrier.wait()
-            orders.append(checkout(customer, sku, 1))
-        finally:
-            connection.close()
+            with urllib.request.urlopen(request, timeout=60) as response:
+                created.append(json.loads(response.read())["id"])
+        except Exception as err:  # noqa: BLE001 - reported by the assertion below
+            failures.append(repr(err))
 
-    threads = [threading.Thread(target=buy, args=(c,)) for c in customers]
+    # when they all check out over HTTP at once
+    threads = [threading.Thread(target=buy, args=(n, t)) for n, t in enumerate(tokens)]
     [t.start() for t in threads]
     [t.join() for t in threads]
+    assert failures == [] and len(created) == 64
+    orders = list(Order.objects.filter(pk__in=created))
     statuses = wait_final([o.pk for o in orders], timeout=120)
+    # then exactly 10 are paid and on their way; the rest are rejected whole, their other line unheld
     outcome = sorted(statuses.values())
     assert outcome.count("DELIVERY_PREPARING") == 10 and outcome.count("STOCK_REJECTED") == 54
     settle(saga, orders, sku, (10, 0, 0, 10))
+    paid_second_lines = sum(1 for o in orders if statuses[o.pk] == "DELIVERY_PREPARING" and o.items.count() == 2)
+    settle(saga, orders, plenty, (1000, 1000 - paid_second_lines, 0, paid_second_lines))
 
 
 def _stats(component) -> dict[str, int]:
@@ -151,9 +176,13 @@ def test_sigkill_of_a_consumer_mid_burst_loses_and_doubles_nothing(saga: Embedde
     sku = new_product(30)
     customers = [new_customer("burst") for _ in range(40)]
     orders: list[Order] = []
+    service = victim.split("-")[1]
     for n, customer in enumerate(customers):
         orders.append(checkout(customer, sku, 1))
-        if n == 15:  # when one consumer dies without any clean-up, mid-burst
+        if n == 15:  # when one consumer dies without any clean-up, mid-burst, just after applying a batch
+            applied = ProcessedEvent.objects.filter(consumer=service).count()
+            wait_for(lambda: ProcessedEvent.objects.filter(consumer=service).count() > applied, 30,
+                     f"{victim} to apply something")
             saga[victim].kill()
         if n == 25:  # and comes back
             saga[victim].start()
@@ -162,6 +191,16 @@ def test_sigkill_of_a_consumer_mid_burst_loses_and_doubles_nothing(saga: Embedde
     assert sorted(statuses.values()).count("DELIVERY_PREPARING") == 30
     assert sorted(statuses.values()).count("STOCK_REJECTED") == 10
     settle(saga, orders, sku, (30, 0, 0, 30))
+    # and the kill hit work in flight: the restarted consumer was handed events it had applied (their
+    # offsets were not committed yet), and its inbox turned them into no-ops
+    wait_for(lambda: _stats_since_restart(saga[victim]).get("duplicates", 0) > 0, 15,
+             f"{victim} to report the duplicates it absorbed")
+
+
+def _stats_since_restart(component) -> dict[str, int]:
+    log = component.tail(5000).rsplit("===== start", 1)[-1]
+    lines = [line for line in log.splitlines() if "stats processed=" in line]
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", lines[-1])} if lines else {}
 
 
 def test_a_poison_message_is_dead_lettered_and_the_consumer_moves_on(saga: EmbeddedStack) -> None:
@@ -207,7 +246,7 @@ def test_invariants_hold_over_everything_the_e2e_session_did(saga: EmbeddedStack
     deadline = time.monotonic() + 60
     while True:  # trailing effects of the last test may still be in flight
         findings = check_all(bootstrap=saga.cfg.kafka_bootstrap, gateway_url=gateway_url,
-                             stuck_after=timedelta(seconds=0))
+                             stuck_after=timedelta(seconds=0), published_settle=timedelta(0))
         if all(f.ok for f in findings) or time.monotonic() > deadline:
             break
         connection.close()

@@ -36,3 +36,9 @@ def bob(db) -> APIClient:
 @pytest.fixture
 def staff(db) -> APIClient:
     return _client("staff", staff=True)
+
+
+@pytest.fixture(autouse=True)
+def notifications_to_tmp(tmp_path, monkeypatch) -> None:
+    """Notifications "sent" by a test go to its own file, not the working directory."""
+    monkeypatch.setenv("NOTIFICATIONS_FILE", str(tmp_path / "notifications.log"))

@@ -54,3 +54,17 @@ def test_a_rolled_back_transaction_leaves_no_event() -> None:
             append_event(_event())
             raise RuntimeError("boom")
     assert StoredEvent.objects.count() == 0
+
+
+def test_a_bulk_append_numbers_each_aggregate_on_from_the_store_in_list_order() -> None:
+    from orders_site.eventstore.store import append_events
+
+    def probe(aggregate: str) -> NewEvent:
+        return NewEvent("probe", aggregate, "ProbeRecorded", b"x", "0" * 16, uuid.uuid4())
+
+    with transaction.atomic():
+        append_event(probe("a"))
+        append_events([probe("a"), probe("b"), probe("a"), probe("a")])
+    rows = list(StoredEvent.objects.filter(aggregate_type="probe").order_by("position")
+                .values_list("aggregate_id", "sequence"))
+    assert rows == [("a", 1), ("a", 2), ("b", 1), ("a", 3), ("a", 4)]

@@ -1,7 +1,10 @@
 """The payment client against the real simulator (its own HTTP server and SQLite ledger)."""
 from __future__ import annotations
 
+import json
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -62,3 +65,14 @@ def test_refund_is_idempotent(gateway_url: str) -> None:
 def test_unreachable_gateway_is_an_unknown_outcome_not_an_exception() -> None:
     assert GatewayClient("http://127.0.0.1:9", timeout=0.5).charge(
         key="k", order_id="o", customer_id="1", amount_minor=1, currency="USD", method="card").outcome == "unknown"
+
+
+@pytest.mark.parametrize("faults", [["lots"], "lost", ["lost", 7]])
+def test_an_unknown_fault_is_refused_and_nothing_is_queued(gateway_url: str, faults: object) -> None:
+    request = urllib.request.Request(f"{gateway_url}/v1/_faults", method="POST",
+                                     data=json.dumps({"customer_id": "5", "faults": faults}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 400 and b"unknown fault" in refused.value.read()
+    assert Handler.faults.per_customer.get("5") is None

@@ -43,3 +43,102 @@ def test_an_effect_recorded_twice_is_reported() -> None:
                          correlation_id=uuid.uuid4())
     finding = check_effects_once()
     assert not finding.ok and finding.offenders == [f"{order_id}: StockHeld x2"]
+
+
+def _order(status: str = "ORDERED"):
+    from django.contrib.auth import get_user_model
+
+    from orders_site.orders.checkout import CheckoutLine, CheckoutRequest, place_order
+    from orders_site.orders.models import Order
+
+    customer = get_user_model().objects.create(username=f"inv-{uuid.uuid4().hex[:6]}")
+    order = place_order(customer.pk, CheckoutRequest((CheckoutLine("KB-001", 1),), "card"))
+    Order.objects.filter(pk=order.pk).update(status=status)
+    return order
+
+
+def test_an_event_missing_on_the_broker_is_reported_the_newest_included_when_asked() -> None:
+    from datetime import timedelta
+
+    from orders_site.audit.invariants import check_published
+    from orders_site.eventstore.models import StoredEvent
+
+    order = _order()
+    created = str(StoredEvent.objects.get(aggregate_id=str(order.pk)).event_id)
+    # an event just committed is not yet expected on the broker by default...
+    assert check_published("unused", read=lambda _: set()).ok
+    # ...but a final check counts it, and reports it when the broker does not have it
+    finding = check_published("unused", timedelta(0), read=lambda _: set())
+    assert not finding.ok and finding.offenders == [created]
+    assert check_published("unused", timedelta(0), read=lambda _: {created}).ok
+
+
+def test_an_order_open_for_too_long_is_reported() -> None:
+    from datetime import timedelta
+
+    from orders_site.audit.invariants import check_orders_settled
+
+    order = _order()
+    assert check_orders_settled(timedelta(minutes=5)).ok
+    finding = check_orders_settled(timedelta(0))
+    assert not finding.ok and finding.offenders[0].startswith(f"{order.number} (ORDERED")
+
+
+def test_an_outcome_without_its_notification_is_reported() -> None:
+    from orders_site.audit.invariants import check_notified_once
+    from orders_site.eventstore.cause import Cause
+    from orders_site.notifications.services import Outcome, notify_outcomes
+
+    order = _order("PAYMENT_FAILED")
+    assert check_notified_once().offenders == [f"{order.number} (PAYMENT_FAILED): 0 notifications"]
+    notify_outcomes([Outcome(order.pk, "PAYMENT_FAILED", "declined", Cause.fresh())])
+    assert check_notified_once().ok
+    # a notification of another outcome does not count for this one
+    other = _order("STOCK_REJECTED")
+    notify_outcomes([Outcome(other.pk, "PAYMENT_FAILED", "declined", Cause.fresh())])
+    assert check_notified_once().offenders == [f"{other.number} (STOCK_REJECTED): 0 notifications"]
+
+
+def test_money_kept_for_an_unpaid_order_or_taken_twice_is_reported(tmp_path) -> None:
+    from orders_site.audit.invariants import check_money
+    from orders_site.payments.gateway_client import GatewayClient
+
+    from .saga_driver import gateway_simulator
+
+    order = _order("CANCELLED")
+    with gateway_simulator(tmp_path):
+        from consumers import payment
+
+        url = payment.client.base_url
+        assert check_money(url).ok
+        # the gateway kept a capture for an order that is not paid
+        GatewayClient(url).charge(key="k-1", order_id=str(order.pk), customer_id="1", amount_minor=8900,
+                                  currency="USD", method="card")
+        finding = check_money(url)
+        assert not finding.ok and str(order.pk) in finding.offenders[0]
+        # and the same order charged a second time under another key
+        GatewayClient(url).charge(key="k-2", order_id=str(order.pk), customer_id="1", amount_minor=8900,
+                                  currency="USD", method="card")
+        assert f"{order.pk} x2" in check_money(url).offenders
+
+
+@pytest.mark.parametrize("failing", [False, True])
+def test_the_command_exits_1_exactly_when_an_invariant_fails(monkeypatch, capsys, failing: bool) -> None:
+    from django.core.management import ManagementUtility
+
+    from orders_site.audit import invariants
+    from orders_site.audit.management.commands import check_invariants
+
+    findings = [invariants.Finding("a", True, "fine"), invariants.Finding("b", not failing, "broken" * failing)]
+    monkeypatch.setattr(check_invariants, "check_all", lambda **_: findings)
+    try:
+        ManagementUtility(["manage.py", "check_invariants"]).execute()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    out = capsys.readouterr()
+    assert code == (1 if failing else 0)
+    if failing:
+        assert "1 invariant(s) failed: b" in out.err
+    else:
+        assert "all invariants hold" in out.out

@@ -12,10 +12,11 @@ from django.test import override_settings
 from django.utils import timezone
 
 from consumers.events import InboundEvent
-from consumers.runtime import claim
+from consumers.inbox import claim
 from orders_site.eventstore.models import ProcessedEvent, StoredEvent
 from orders_site.notifications.models import Notification
-from orders_site.notifications.services import notify_outcome
+from orders_site.eventstore.cause import Cause
+from orders_site.notifications.services import Outcome, notify_outcomes
 from orders_site.orders.checkout import CheckoutLine, CheckoutRequest, place_order
 
 pytestmark = [pytest.mark.usefixtures("catalog"), pytest.mark.django_db(transaction=True)]
@@ -30,9 +31,9 @@ def delivered(order_id: uuid.UUID, event_id: uuid.UUID) -> InboundEvent:
 def handle(event: InboundEvent) -> None:
     """What the runtime does with an event for the notification service: claim, then apply."""
     with transaction.atomic():
-        if claim("notification", event):
-            notify_outcome(uuid.UUID(event.aggregate_id), "DELIVERY_PREPARING", "", correlation_id=uuid.uuid4(),
-                           cause_event_id=event.event_id)
+        if claim("notification", [event.event_id]):
+            notify_outcomes([Outcome(uuid.UUID(event.aggregate_id), "DELIVERY_PREPARING", "",
+                                     Cause(event.event_id, event.event_type, uuid.uuid4()))])
 
 
 def handled_days_ago(alice, days: int) -> InboundEvent:

@@ -45,3 +45,21 @@ def test_the_headline_says_which_targets_are_met() -> None:
     completion, sustained = headline(report)
     assert completion.endswith("(target p99 < 500 ms: met)")
     assert sustained == "highest sustained saga rate: 150 orders/s (target 300: MISSED)"
+
+
+def test_server_timing_and_the_layer_budget() -> None:
+    from bench.api import layer_budget, parse_server_timing
+
+    timing = parse_server_timing("framework;dur=0.5, auth;dur=1.25, order;dur=3, app;dur=6.0")
+    assert timing == {"framework": 0.5, "auth": 1.25, "order": 3.0, "app": 6.0}
+    budget = layer_budget([timing | {"client": 10.0}])["layers_ms"]
+    assert budget["rest of the app"]["p99"] == 1.25  # 6.0 minus the layers' 4.75
+    assert budget["outside the app"]["p99"] == 4.0 and budget["total (client)"]["p50"] == 10.0
+
+
+def test_round_trips_count_begin_and_commit_per_transaction() -> None:
+    from bench.api import Statement, round_trips
+
+    statements = [Statement("SELECT 1", None, None), Statement("INSERT", None, 0), Statement("UPDATE", None, 0),
+                  Statement("INSERT", None, 1)]
+    assert round_trips(statements) == 4 + 2 * 2

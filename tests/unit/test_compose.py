@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 import yaml
 
+from stack.components import CONSUMER_PROCESSES
 from stack.connector import CONNECTOR_FILE
 from stack.jvm import pinned_versions
 from stack.relay import read_worker_properties
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("postgres", "kafka", "connect", "connect-init", "migrate", "web", "consumer-order",
-            "consumer-stock", "consumer-payment", "consumer-delivery", "consumer-notification")
+SERVICES = ("postgres", "kafka", "connect", "connect-init", "migrate", "web", *CONSUMER_PROCESSES)
 
 
 def load_compose() -> dict[str, Any]:
@@ -111,6 +111,12 @@ def test_the_kafka_service_has_the_embedded_brokers_node_settings() -> None:
     drift = {key: (NODE_SETTINGS[key], env.get("KAFKA_" + key.upper().replace(".", "_")))
              for key in shared if str(env.get("KAFKA_" + key.upper().replace(".", "_"))) != NODE_SETTINGS[key]}
     assert drift == {}
+
+
+def test_every_consumer_service_runs_its_own_consumer() -> None:
+    services = load_compose()["services"]
+    for name in CONSUMER_PROCESSES:
+        assert services[name]["command"] == ["python", "-m", "consumers", name.removeprefix("consumer-")]
 
 
 def test_web_runs_gunicorn_in_prometheus_multiprocess_mode_like_the_embedded_stack() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from consumers import observability
-from consumers.__main__ import SERVICES
+from consumers.registry import SERVICE_NAMES as SERVICES
 from consumers.runtime import Stats
 
 

@@ -6,8 +6,9 @@ import uuid
 import pytest
 
 from consumers.events import InboundEvent, PoisonMessage, aggregate_of_topic, from_message
-from consumers.runtime import SequenceTracker
+from consumers.sequences import SequenceTracker
 from gateway.faults import FaultPlan
+from tests.consumer_fakes import FakeMessage
 
 
 def test_sequence_tracker_tells_next_gap_and_behind() -> None:
@@ -25,20 +26,6 @@ def test_sequence_tracker_is_bounded() -> None:
     for key in "abc":
         seen.observe("t", key, 1)
     assert list(seen.last) == [("t", "b"), ("t", "c")]
-
-
-class FakeMessage:
-    """A stand-in for confluent_kafka.Message in a pure unit test (the e2e tests use real ones)."""
-
-    def __init__(self, headers: list, key: bytes = b"order-1", topic: str = "shop.order.events") -> None:
-        self._headers, self._key, self._topic = headers, key, topic
-
-    def headers(self): return self._headers
-    def key(self): return self._key
-    def value(self): return b""
-    def topic(self): return self._topic
-    def partition(self): return 0
-    def offset(self): return 7
 
 
 def test_headers_become_an_inbound_event() -> None:

@@ -1,0 +1,60 @@
+"""The consumer services: their names (written once, here), and how a service declares its handlers."""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .events import InboundEvent
+
+# Every consumer service, in saga order. The stack, the benchmarks, the tests and the compose check
+# read this tuple; a service `name` lives in `consumers/<name>.py` as its module's SERVICE.
+SERVICE_NAMES = ("order", "stock", "payment", "delivery", "notification")
+
+# A handler takes the newly claimed events of one type, in arrival order, at most one per order
+# (see runtime.waves), and applies them in the caller's transaction.
+BatchHandler = Callable[[list[InboundEvent]], None]
+
+
+@dataclass
+class Periodic:
+    """Work a service does on a timer between batches (e.g. payment reconciliation)."""
+
+    every_seconds: float
+    run: Callable[[], object]
+    last: float = 0.0
+
+
+@dataclass
+class Service:
+    """A consumer service: its group name, topics and one batch handler per event type it reacts to."""
+
+    name: str
+    topics: list[str]
+    handlers: dict[str, BatchHandler] = field(default_factory=dict)
+    # Which events of a handled type matter, judged on the decoded record. The rest are ignored
+    # without a transaction or an inbox row: most OrderStatusChanged events mean nothing to stock
+    # or payment.
+    wanted: dict[str, Callable[[dict], bool]] = field(default_factory=dict)
+    periodic: list[Periodic] = field(default_factory=list)
+
+    def handles(self, event_type: str, *,
+                when: Callable[[dict], bool] | None = None) -> Callable[[BatchHandler], BatchHandler]:
+        def register(fn: BatchHandler) -> BatchHandler:
+            self.handlers[event_type] = fn
+            if when is not None:
+                self.wanted[event_type] = when
+            return fn
+        return register
+
+    def wants(self, event: InboundEvent) -> bool:
+        """Whether a (decoded) event of a handled type needs its handler."""
+        when = self.wanted.get(event.event_type)
+        return when is None or when(event.record)
+
+
+def load(name: str) -> Service:
+    """The service called `name` (one of SERVICE_NAMES)."""
+    if name not in SERVICE_NAMES:
+        raise ValueError(f"unknown consumer service {name!r}; known: {', '.join(SERVICE_NAMES)}")
+    return importlib.import_module(f"consumers.{name}").SERVICE

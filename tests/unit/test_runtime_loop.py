@@ -1,0 +1,169 @@
+"""The consumer loop with fake Kafka clients and an in-memory unit of work: claim, retry, split,
+dead-letter, offsets and shutdown, without a broker or a database."""
+from __future__ import annotations
+
+import uuid
+from contextlib import contextmanager
+
+import pytest
+from django.db import OperationalError
+
+from consumers.config import RuntimeConfig
+from consumers.registry import Service
+from consumers.runtime import Runtime, waves
+from orders_site.eventstore import avro
+from tests.consumer_fakes import FakeConsumer, FakeMessage, FakeProducer
+
+
+class MemoryUnitOfWork:
+    """Claims and effects that stick only when the 'transaction' ends without an exception."""
+
+    def __init__(self) -> None:
+        self.claimed: set[uuid.UUID] = set()
+        self.applied: list[str] = []  # committed effects, in order
+        self._claims: set[uuid.UUID] = set()
+        self._effects: list[str] = []
+        self.commits = 0
+
+    @contextmanager
+    def atomic(self):
+        self._claims, self._effects = set(), []
+        yield
+        self.claimed |= self._claims
+        self.applied += self._effects
+        self.commits += 1
+
+    def claim(self, consumer: str, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        fresh = {i for i in ids if i not in self.claimed}
+        self._claims |= fresh
+        return fresh
+
+    def effect(self, label: str) -> None:
+        self._effects.append(label)
+
+
+def message(order: str, n: int, *, offset: int, event_id: uuid.UUID | None = None, partition: int = 0) -> FakeMessage:
+    payload = avro.encode("StockHeld", {"order_id": str(uuid.UUID(int=n)), "lines": [{"sku": order, "quantity": n}]})
+    return FakeMessage([("id", str(event_id or uuid.uuid4()).encode()), ("eventType", b"StockHeld"),
+                        ("sequence", str(n).encode())], key_=order.encode(), value_=payload.payload,
+                       topic_="shop.stock.events", partition_=partition, offset_=offset)
+
+
+def label(event) -> str:
+    return f"{event.aggregate_id}#{event.sequence}"
+
+
+def runtime(handler, *, max_attempts: int = 3) -> tuple[Runtime, MemoryUnitOfWork, FakeConsumer, FakeProducer]:
+    uow, consumer, producer = MemoryUnitOfWork(), FakeConsumer(), FakeProducer()
+    service = Service(name="test", topics=["shop.stock.events"])
+    service.handles("StockHeld")(lambda events: handler(uow, events))
+    cfg = RuntimeConfig(bootstrap="unused", max_attempts=max_attempts, batch_max=100)
+    return Runtime(service, cfg, consumer, producer, sleep=lambda s: None, atomic=uow.atomic, claim=uow.claim), \
+        uow, consumer, producer
+
+
+def record_all(uow: MemoryUnitOfWork, events) -> None:
+    for event in events:
+        uow.effect(label(event))
+
+
+def test_duplicates_inside_a_batch_and_across_batches_apply_once() -> None:
+    rt, uow, consumer, _ = runtime(record_all)
+    same = uuid.uuid4()
+    first = [message("a", 1, offset=10, event_id=same), message("a", 1, offset=11, event_id=same),
+             message("b", 1, offset=12)]
+    rt.process_batch(first)
+    rt.process_batch([message("a", 1, offset=13, event_id=same)])  # redelivered later
+    assert uow.applied == ["a#1", "b#1"]
+    assert (rt.stats.processed, rt.stats.duplicates) == (2, 2)
+    assert consumer.stored == {("shop.stock.events", 0): 14}
+
+
+def test_one_transaction_per_batch_and_each_orders_events_in_arrival_order() -> None:
+    calls: list[list[str]] = []
+
+    def handler(uow, events):
+        calls.append([label(e) for e in events])
+        record_all(uow, events)
+
+    rt, uow, _, _ = runtime(handler)
+    rt.process_batch([message("a", 1, offset=1), message("b", 1, offset=2), message("a", 2, offset=3),
+                      message("a", 3, offset=4)])
+    assert uow.commits == 1
+    assert calls == [["a#1", "b#1"], ["a#2"], ["a#3"]]  # waves: at most one event per order per call
+
+
+def test_a_transient_error_retries_the_whole_batch() -> None:
+    failures = [OperationalError("server closed the connection unexpectedly")]
+
+    def handler(uow, events):
+        record_all(uow, events)
+        if failures:
+            raise failures.pop()
+
+    rt, uow, _, producer = runtime(handler)
+    rt.process_batch([message("a", 1, offset=1), message("b", 1, offset=2)])
+    assert uow.applied == ["a#1", "b#1"]
+    assert (rt.stats.retries, rt.stats.splits, producer.produced) == (1, 0, [])
+
+
+def test_a_failing_event_is_split_out_and_dead_lettered_and_the_rest_commit_in_order() -> None:
+    def handler(uow, events):
+        if any(e.aggregate_id == "bad" for e in events):
+            raise ValueError("cannot apply this one")
+        record_all(uow, events)
+
+    rt, uow, consumer, producer = runtime(handler, max_attempts=3)
+    batch = [message("a", 1, offset=1), message("b", 1, offset=2), message("bad", 1, offset=3),
+             message("c", 1, offset=4), message("d", 1, offset=5)]
+    rt.process_batch(batch)
+    assert uow.applied == ["a#1", "b#1", "c#1", "d#1"]
+    assert rt.stats.splits >= 2 and rt.stats.dead_lettered == 1
+    [parked] = producer.produced
+    assert parked["topic"] == "shop.dlq.test" and parked["key"] == b"bad"
+    assert parked["headers"]["dlq.reason"] == b"handler failed repeatedly"
+    assert b"cannot apply this one" in parked["headers"]["dlq.exception"]
+    assert parked["headers"]["dlq.origin.offset"] == b"3"
+    assert consumer.stored == {("shop.stock.events", 0): 6}
+
+
+def test_poison_goes_to_the_dead_letter_topic_without_a_transaction() -> None:
+    rt, uow, consumer, producer = runtime(record_all)
+    poison = FakeMessage([("eventType", b"StockHeld")], topic_="shop.stock.events", offset_=9)
+    rt.process_batch([poison])
+    assert uow.commits == 0 and rt.stats.dead_lettered == 1
+    assert producer.produced[0]["headers"]["dlq.reason"] == b"poison"
+    assert consumer.stored == {("shop.stock.events", 0): 10}
+
+
+def test_offsets_are_not_stored_when_the_dead_letter_topic_is_unreachable() -> None:
+    rt, _, consumer, producer = runtime(record_all)
+    producer.reachable = False
+    with pytest.raises(RuntimeError):
+        rt.process_batch([FakeMessage([], topic_="shop.stock.events")])
+    assert consumer.stored == {}
+
+
+def test_offsets_are_stored_per_partition_after_the_last_message() -> None:
+    rt, _, consumer, _ = runtime(record_all)
+    rt.process_batch([message("a", 1, offset=5, partition=0), message("b", 1, offset=40, partition=2),
+                      message("c", 1, offset=6, partition=0)])
+    assert consumer.stored == {("shop.stock.events", 0): 7, ("shop.stock.events", 2): 41}
+
+
+def test_stop_finishes_the_batch_in_hand_then_closes_the_clients() -> None:
+    rt, uow, consumer, _ = runtime(record_all)
+    consumer.queue = [message("a", 1, offset=1), message("b", 1, offset=2)]
+    consumer.on_empty = rt.stop  # as SIGTERM would, once the queue is drained
+    rt.run()
+    assert uow.applied == ["a#1", "b#1"] and consumer.closed and consumer.subscribed == ["shop.stock.events"]
+
+
+def test_waves_keep_per_aggregate_order() -> None:
+    class E:
+        def __init__(self, key: str, n: int) -> None:
+            self.aggregate_id, self.n = key, n
+
+    events = [E("a", 1), E("b", 1), E("a", 2), E("c", 1), E("a", 3), E("b", 2)]
+    assert [[(e.aggregate_id, e.n) for e in w] for w in waves(events)] == [
+        [("a", 1), ("b", 1), ("c", 1)], [("a", 2), ("b", 2)], [("a", 3)]]
