@@ -42,7 +42,7 @@ STALL_AFTER = 30.0  # seconds without a poll before /healthz says the loop is st
 
 EVENTS = Counter("orders_consumer_events_total", "Events a consumer finished with, by type and outcome "
                  "(processed, duplicate, ignored, dead_lettered)", ["consumer", "event_type", "outcome"])
-HANDLE_SECONDS = Histogram("orders_consumer_handle_seconds", "Time from taking a message to storing its offset",
+HANDLE_SECONDS = Histogram("orders_consumer_handle_seconds", "Time from the poll that took an event to its batch's commit",
                            ["consumer", "event_type"],
                            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0))
 RETRIES = Counter("orders_consumer_retries_total", "Handler attempts retried (transient error or failure)",
