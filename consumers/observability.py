@@ -39,6 +39,7 @@ log = get_logger("consumers.events")
 DEFAULT_PORT_BASE = 9191  # consumer i of SERVICES listens on base + i (9191..9195)
 STATS_INTERVAL_MS = 5000
 STALL_AFTER = 30.0  # seconds without a poll before /healthz says the loop is stuck
+RETRY_BIND_EVERY = 3.0  # seconds between attempts to take a metrics port that was busy
 
 EVENTS = Counter("orders_consumer_events_total", "Events a consumer finished with, by type and outcome "
                  "(processed, duplicate, ignored, dead_lettered)", ["consumer", "event_type", "outcome"])
@@ -253,11 +254,12 @@ def serve(port: int, host: str = "") -> ThreadingHTTPServer:
     return server
 
 
-def start(service: str) -> ThreadingHTTPServer | None:
+def start(service: str) -> None:
     """Set up logging for the consumer `service` and serve /metrics, /healthz and /readyz on its port.
 
-    A port already taken (a second member of the same service on one machine) is logged and the
-    consumer runs without the server: observability must never stop the work."""
+    A port already taken (a second member of the same service on one machine, or a predecessor still
+    exiting) is logged and retried every few seconds in the background: the consumer works meanwhile,
+    and takes the port over once it is free. Observability never stops the work."""
     from orders_site.observability import logs
 
     STATE.service, STATE.started = service, time.monotonic()
@@ -265,12 +267,23 @@ def start(service: str) -> ThreadingHTTPServer | None:
     REGISTRY.register(LagCollector())  # here, not at import: the web app imports this module too
     port = port_for(service)
     if port == 0:
-        return None
+        return
     host = os.environ.get("CONSUMER_METRICS_HOST", "127.0.0.1")
+    if not _try_serve(host, port, quiet=False):
+        threading.Thread(target=_keep_trying, args=(host, port), name="observability-bind", daemon=True).start()
+
+
+def _try_serve(host: str, port: int, *, quiet: bool) -> bool:
     try:
-        server = serve(port, host)
+        serve(port, host)
     except OSError as err:
-        log.warning("metrics port unavailable; running without /metrics", port=port, error=str(err))
-        return None
+        if not quiet:
+            log.warning("metrics port unavailable; retrying in the background", port=port, error=str(err))
+        return False
     log.info("observability listening", url=f"http://{host}:{port}/metrics")
-    return server
+    return True
+
+
+def _keep_trying(host: str, port: int, every: float = RETRY_BIND_EVERY) -> None:
+    while not _try_serve(host, port, quiet=True):
+        time.sleep(every)

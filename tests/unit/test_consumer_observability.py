@@ -83,3 +83,35 @@ def test_a_batch_runtime_reports_each_events_outcome() -> None:
                                       (_Msg(b"StockHeld"), "duplicate"), (_Msg(b""), "ignored")], 0.01)
     after = (count("StockHeld", "processed"), count("StockHeld", "duplicate"), count("unknown", "ignored"))
     assert [a - b for a, b in zip(after, before)] == [2, 1, 1]
+
+
+def test_a_busy_metrics_port_is_taken_over_once_it_is_free() -> None:
+    import socket
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from stack.harness import free_port
+
+    # given a port another process holds
+    port = free_port()
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.1", port))
+    holder.listen()
+    assert not observability._try_serve("127.0.0.1", port, quiet=True)
+    # when it is released while the consumer keeps trying
+    threading.Thread(target=observability._keep_trying, args=("127.0.0.1", port, 0.05), daemon=True).start()
+    holder.close()
+    # then the consumer serves its health there
+    from stack.harness import wait_for
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                return True
+        except urllib.error.HTTPError:  # 503 "stalled" is an answer too (no loop runs in this test)
+            return True
+        except OSError:
+            return False
+    wait_for(answers, 10, "the metrics server on the freed port")
