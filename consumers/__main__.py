@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 
@@ -17,21 +16,22 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format=f"%(asctime)s [{args.name}] %(levelname)s %(message)s", stream=sys.stderr, force=True)
     from django.conf import settings
 
+    from . import observability
     from .config import RuntimeConfig
     from .kafka import ensure_topics, new_consumer, new_producer
     from .registry import load
     from .runtime import Runtime
     from .wait import wait_for_schema
 
+    observability.start(args.name)  # logging set-up, then /metrics, /healthz and /readyz on its port
     wait_for_schema()
     service = load(args.name)
     cfg = RuntimeConfig.from_env(settings.KAFKA_BOOTSTRAP_SERVERS)
     ensure_topics(cfg, service.topics)
-    Runtime(service, cfg, new_consumer(cfg, service.name), new_producer(cfg)).run()
+    consumer = new_consumer(cfg, service.name, extra=observability.kafka_settings())
+    Runtime(service, cfg, consumer, new_producer(cfg), observer=observability.ConsumerObserver(service.name)).run()
     return 0
 
 

@@ -60,8 +60,9 @@ def consumer_settings(cfg: RuntimeConfig, group: str) -> dict[str, object]:
     }
 
 
-def new_consumer(cfg: RuntimeConfig, service: str) -> Consumer:
-    return Consumer(consumer_settings(cfg, cfg.group(service)))
+def new_consumer(cfg: RuntimeConfig, service: str, *, extra: dict[str, object] | None = None) -> Consumer:
+    """`extra`: settings added by others (consumers/observability.py's statistics callback)."""
+    return Consumer({**consumer_settings(cfg, cfg.group(service)), **(extra or {})})
 
 
 def new_producer(cfg: RuntimeConfig) -> Producer:

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
@@ -59,8 +59,17 @@ class Stats:
 
 Work = tuple[InboundEvent, Any]  # an event and the message it came in
 Outcome = tuple[Any, str]  # a message and what became of it: processed, duplicate, ignored, dead_lettered
-# Told about every finished batch (metrics and one log line per event: consumers/__main__.py wires it).
-BatchObserver = Callable[[list[Outcome], float], None]
+
+
+class Observer(Protocol):
+    """Told what the loop did: metrics and one log line per event (consumers/observability.py; the
+    loop itself knows nothing of either, and runs without one in tests)."""
+
+    def batch(self, outcomes: list[Outcome], seconds: float) -> None:
+        """A batch is finished (committed, its offsets stored), after `seconds` from its poll."""
+
+    def retried(self) -> None:
+        """A batch (or part of one) is about to be tried again."""
 
 
 def waves(events: list[InboundEvent]) -> list[list[InboundEvent]]:
@@ -93,11 +102,11 @@ class Runtime:
                  *, sleep: Callable[[float], None] = time.sleep,
                  atomic: Callable[[], AbstractContextManager] = transaction.atomic,
                  claim: Callable[[str, list[uuid.UUID]], set[uuid.UUID]] = inbox.claim,
-                 on_batch: BatchObserver | None = None) -> None:
+                 observer: Observer | None = None) -> None:
         # The unit of work (atomic + claim) is injectable too: the unit tests run the loop's
         # claim / retry / split / dead-letter logic with an in-memory stand-in.
         self.atomic, self.claim = atomic, claim
-        self.on_batch = on_batch
+        self.observer = observer
         self.service = service
         self.cfg = cfg
         self.consumer = consumer
@@ -190,8 +199,8 @@ class Runtime:
         if work:
             outcomes += self.apply(work)
         self.store_offsets(delivered)
-        if self.on_batch is not None and outcomes:
-            self.on_batch(outcomes, time.perf_counter() - started)
+        if self.observer is not None and outcomes:
+            self.observer.batch(outcomes, time.perf_counter() - started)
 
     def read(self, msg: Any) -> InboundEvent | None:
         """The message as an event its service must apply, or None when it has nothing to do."""
@@ -261,6 +270,8 @@ class Runtime:
                     self.dead_letter(msg, "handler failed repeatedly", err)
                     return [(msg, "dead_lettered")]
             self.stats.retries += 1
+            if self.observer is not None:
+                self.observer.retried()
             self.sleep(delay)
             delay = min(delay * 2, self.cfg.retry_backoff_max)
 

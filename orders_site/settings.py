@@ -10,6 +10,8 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from orders_site.observability import logs
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
 
@@ -51,9 +53,13 @@ INSTALLED_APPS = [
     "orders_site.notifications",
     "orders_site.audit",
     "orders_site.pipeline",
+    "orders_site.observability",
+    "orders_site.replay",
 ]
 
 MIDDLEWARE = [
+    # First: correlation id, metrics and the log line cover everything below, errors included.
+    "orders_site.observability.middleware.RequestObservability",
     "orders_site.api.timing.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -138,10 +144,10 @@ SPECTACULAR_SETTINGS = {
                              "orders_site.api.schema.add_common_responses"],
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# Retention (docs/operations.md, "Retention"): the inbox and sent notifications are pruned past this
+# horizon, which must exceed what the broker keeps (a redelivery inside it must still be a no-op).
+INBOX_RETENTION_DAYS = int(env("ORDERS_INBOX_RETENTION_DAYS", "30"))
+TOPIC_RETENTION_HOURS = int(env("ORDERS_TOPIC_RETENTION_HOURS", "168"))  # Kafka's log.retention.hours
+
+# structlog over the stdlib; LOG_FORMAT=json for one JSON object per line (docs/configuration.md).
+LOGGING = logs.dict_config()  # the process name comes from ORDERS_PROCESS

@@ -7,6 +7,7 @@ from orders_site.pipeline.views import urls as pipeline_urls
 urlpatterns = [
     *pipeline_urls(),
     path("admin/", admin.site.urls),
+    path("", include("orders_site.observability.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

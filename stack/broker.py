@@ -77,6 +77,16 @@ def formatted(cfg: StackConfig) -> bool:
     return (log_dir(cfg) / "meta.properties").exists()
 
 
+def new_cluster_id() -> str:
+    """A Kafka cluster id (base64url of a UUID). One in 64 starts with "-", which the storage tool's
+    argument parser takes for an option (seen: a test stack's broker failed to format); Kafka's own
+    generator draws again in that case, and so do we."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def format_storage(cfg: StackConfig) -> bool:
     """Format the log directory unless it is; True when it was formatted now.
 
@@ -86,8 +96,7 @@ def format_storage(cfg: StackConfig) -> bool:
         return False
     shutil.rmtree(log_dir(cfg), ignore_errors=True)
     props = server_properties(cfg)
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-    # One id in 64 starts with "-": passed as "--cluster-id=<id>" so it is never read as an option.
+    cluster_id = new_cluster_id()
     log4j = jvm.log4j_config(cfg.kafka_dir / "log4j2-format.properties", log_file=cfg.log_dir / "kafka-format.log",
                              component="broker")
     argv = jvm.java_argv(cfg, heap="128m", log4j=log4j, main="kafka.tools.StorageTool",

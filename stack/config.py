@@ -35,6 +35,14 @@ class StackConfig:
     web_port: int
     gateway_host: str
     gateway_port: int
+    # Consumer i of consumers/__main__.py's SERVICES serves /metrics, /healthz and /readyz on
+    # this port + i (consumers/observability.py); 0 turns those servers off.
+    consumer_metrics_port: int = 9191
+
+    def consumer_port(self, service: str) -> int:
+        from consumers.observability import port_for
+
+        return port_for(service, {"CONSUMER_METRICS_PORT": str(self.consumer_metrics_port)})
 
     @property
     def pg_data(self) -> Path:
@@ -70,7 +78,7 @@ class StackConfig:
 
 
 def load() -> StackConfig:
-    """Read the stack's configuration from the environment (see README, "Configuration")."""
+    """Read the stack's configuration from the environment (docs/configuration.md)."""
     return StackConfig(
         data_dir=Path(_env("ORDERS_DATA_DIR", str(REPO_ROOT / ".data"))).resolve(),
         db_host=_env("ORDERS_DB_HOST", "127.0.0.1"),
@@ -88,4 +96,5 @@ def load() -> StackConfig:
         web_port=int(_env("WEB_PORT", "8000")),
         gateway_host=_env("GATEWAY_HOST", "127.0.0.1"),
         gateway_port=int(_env("GATEWAY_PORT", "8090")),
+        consumer_metrics_port=int(_env("CONSUMER_METRICS_PORT", "9191")),
     )

@@ -95,6 +95,15 @@ def fetch_status(url: str, name: str) -> dict[str, Any] | None:
     return body if status == 200 else None
 
 
+def fetch_offsets(url: str, name: str) -> list[dict[str, Any]] | None:
+    """The connector's committed source offsets (Kafka Connect's offsets API), None if unknown."""
+    try:
+        status, body = _request("GET", f"{url}/connectors/{name}/offsets", timeout=3)
+    except OSError:
+        return None
+    return body.get("offsets") if status == 200 and isinstance(body, dict) else None
+
+
 def is_running(url: str, name: str) -> bool:
     """Whether the connector and every one of its tasks are RUNNING (False when unknown)."""
     status = fetch_status(url, name)

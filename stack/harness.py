@@ -27,10 +27,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_port_range(count: int) -> int:
+    """The first of `count` consecutive free ports (the consumers' metrics ports are base + index).
+
+    Taken below the kernel's ephemeral range: the consumers bind them only after the broker and the
+    relay started, and a port from that range may meanwhile become the local end of some outgoing
+    connection (seen: a consumer whose metrics port was taken)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    import random
+
+    for _ in range(100):
+        base = random.randrange(10000, max(low - count, 10001))
+        held = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                held.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise StackError(f"no {count} consecutive free ports found")
+
+
 def on_free_ports(cfg: StackConfig) -> StackConfig:
     """`cfg` with every service but PostgreSQL moved to free ports (a running `make run` is untouched)."""
+    from consumers.registry import SERVICE_NAMES as SERVICES
+
     return replace(cfg, kafka_bootstrap=f"127.0.0.1:{free_port()}", kafka_controller_port=free_port(),
-                   connect_port=free_port(), web_port=free_port(), gateway_port=free_port())
+                   connect_port=free_port(), web_port=free_port(), gateway_port=free_port(),
+                   consumer_metrics_port=free_port_range(len(SERVICES)))
 
 
 def stack_env(cfg: StackConfig) -> dict[str, str]:
@@ -48,6 +80,7 @@ def stack_env(cfg: StackConfig) -> dict[str, str]:
         WEB_HOST=cfg.web_host, WEB_PORT=str(cfg.web_port),
         GATEWAY_HOST=cfg.gateway_host, GATEWAY_PORT=str(cfg.gateway_port),
         GATEWAY_URL=f"http://{cfg.gateway_host}:{cfg.gateway_port}",
+        CONSUMER_METRICS_PORT=str(cfg.consumer_metrics_port),
     )
 
 

@@ -27,7 +27,7 @@ from .config import REPO_ROOT, StackConfig
 from .errors import StackError
 from .procs import log, spawn, wait_until
 
-REQUIRED_TABLES = ("event_store", "relay_heartbeat")
+REQUIRED_TABLES = ("event_store", "relay_heartbeat", "debezium_signal")
 WORKER_TEMPLATE = REPO_ROOT / "connect" / "worker.properties"
 HEAP = "512m"
 STATUS_EVERY = 2.0  # seconds between checks of the connector's task

@@ -21,6 +21,8 @@ from contextlib import contextmanager
 
 import psycopg
 
+from consumers.registry import SERVICE_NAMES as SERVICES
+
 from . import broker, connector, jvm, postgres, supervision
 from .config import REPO_ROOT, StackConfig
 from .errors import StackError
@@ -41,6 +43,8 @@ def ports(cfg: StackConfig) -> dict[str, tuple[str, int, str]]:
         "Kafka Connect": (cfg.connect_host, cfg.connect_port, "CONNECT_PORT"),
         "the web app": (cfg.web_host, cfg.web_port, "WEB_PORT"),
         "the payment gateway simulator": (cfg.gateway_host, cfg.gateway_port, "GATEWAY_PORT"),
+        **({f"consumer-{s}'s metrics": ("127.0.0.1", cfg.consumer_port(s), "CONSUMER_METRICS_PORT")
+            for s in SERVICES} if cfg.consumer_metrics_port else {}),
     }
 
 
@@ -154,6 +158,8 @@ def ready_block(cfg: StackConfig, seconds: float) -> str:
         ("Admin", f"{web}/admin/   user {DEMO_USER}   password {DEMO_PASSWORD}"),
         ("API token", f"Authorization: Token {api_token(cfg)}"),
         ("Gateway", f"http://{cfg.gateway_host}:{cfg.gateway_port}/v1/ledger   (payment simulator)"),
+        ("Metrics", f"{web}/metrics   {web}/readyz   consumers: 127.0.0.1:"
+                    f"{cfg.consumer_port(SERVICES[0])}-{cfg.consumer_port(SERVICES[-1])}/metrics"),
         ("Kafka", f"{cfg.kafka_bootstrap}   Kafka Connect {cfg.connect_url}"),
         ("PostgreSQL", f"{cfg.db_host}:{cfg.db_port}   database {cfg.db_name}   user {cfg.db_user}"),
         ("Logs", f"{cfg.log_dir}/   status: make status   stop: Ctrl-C"),

@@ -23,6 +23,9 @@ def serve(cfg: StackConfig) -> int:
         call_command("load_demo")
     log("web", f"API      http://{cfg.web_host}:{cfg.web_port}/api/  (docs: /api/docs/)")
     log("web", f"Admin    http://{cfg.web_host}:{cfg.web_port}/admin/")
+    # Every gunicorn worker counts its own requests; /metrics adds up the files they write here.
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(cfg.run_dir / "prometheus-web"))
+    os.environ.setdefault("ORDERS_PROCESS", "web")
     # gthread, 2 workers x 4 threads: on 2 shared cores no other model measured better per checkout
     # (sync and gthread, 2-4 workers: docs/benchmarks.md, "Checkout API"), and threads keep
     # connections alive and a slow client from holding a whole worker.
@@ -31,7 +34,8 @@ def serve(cfg: StackConfig) -> int:
     # exec: gunicorn becomes this process, so the supervisor's signals reach it directly.
     argv = [sys.executable, "-m", "gunicorn", "orders_site.wsgi:application",
             "--bind", f"{cfg.web_host}:{cfg.web_port}", "--workers", workers, "--threads", threads,
-            "--worker-class", os.environ.get("WEB_WORKER_CLASS", "gthread"), "--graceful-timeout", "10"]
+            "--worker-class", os.environ.get("WEB_WORKER_CLASS", "gthread"), "--graceful-timeout", "10",
+            "--config", "python:orders_site.observability.gunicorn_hooks"]
     if os.environ.get("WEB_ACCESS_LOG"):  # off by default: gunicorn formats every line even for /dev/null
         argv += ["--access-logfile", "-"]
     os.execv(sys.executable, argv)

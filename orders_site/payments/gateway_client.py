@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from orders_site.observability.logs import get_logger
+
+log = get_logger("payments.gateway")
 
 Outcome = Literal["captured", "declined", "unknown", "not_found"]
 
@@ -32,6 +37,17 @@ class GatewayClient:
         self.timeout = timeout if timeout is not None else float(os.environ.get("GATEWAY_TIMEOUT", "2.0"))
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int | None, Any, str]:
+        """One HTTP call, and one `gateway_call` log line (the consumer's correlation context adds
+        the event's ids to it)."""
+        started = time.perf_counter()
+        status, answer, detail = self._send(method, path, body)
+        extra = {"order_id": body["order_id"]} if body and "order_id" in body else {}
+        log.info("gateway_call", method=method, path=path.split("?")[0], status=status,
+                 outcome=(answer or {}).get("status", "") if isinstance(answer, dict) else "",
+                 error=detail or None, duration_ms=round((time.perf_counter() - started) * 1000, 1), **extra)
+        return status, answer, detail
+
+    def _send(self, method: str, path: str, body: dict[str, Any] | None) -> tuple[int | None, Any, str]:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.base_url + path, data=data, method=method,
                                          headers={"Content-Type": "application/json"})

@@ -117,3 +117,32 @@ def test_every_consumer_service_runs_its_own_consumer() -> None:
     services = load_compose()["services"]
     for name in CONSUMER_PROCESSES:
         assert services[name]["command"] == ["python", "-m", "consumers", name.removeprefix("consumer-")]
+
+
+def test_web_runs_gunicorn_in_prometheus_multiprocess_mode_like_the_embedded_stack() -> None:
+    web = load_compose()["services"]["web"]
+    assert "python:orders_site.observability.gunicorn_hooks" in web["command"]
+    assert web["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    assert web["environment"]["ORDERS_ENV"] == "production"  # the merge kept the shared settings
+    embedded = (ROOT / "stack" / "web.py").read_text()
+    assert "python:orders_site.observability.gunicorn_hooks" in embedded and "PROMETHEUS_MULTIPROC_DIR" in embedded
+
+
+def test_the_inbox_outlives_what_the_broker_keeps() -> None:
+    from orders_site.replay.retention import check_horizon
+
+    services = load_compose()["services"]
+    app = services["consumer-order"]["environment"]
+    assert app["ORDERS_TOPIC_RETENTION_HOURS"] == services["kafka"]["environment"]["KAFKA_LOG_RETENTION_HOURS"]
+    check_horizon(int(app["ORDERS_INBOX_RETENTION_DAYS"]), int(app["ORDERS_TOPIC_RETENTION_HOURS"]))
+
+
+def test_the_connector_signal_table_is_captured_and_dropped_from_topics() -> None:
+    config = json.loads(CONNECTOR_FILE.read_text())["config"]
+    signal = config["signal.data.collection"]
+    assert signal in config["table.include.list"].split(",")
+    table = signal.split(".")[1]
+    assert re.search(config["predicates.isRelayTable.pattern"], f"shop.public.{table}")
+    from stack.relay import REQUIRED_TABLES
+
+    assert table in REQUIRED_TABLES  # the relay waits for the migration that creates it

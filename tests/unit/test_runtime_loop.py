@@ -177,13 +177,22 @@ def test_the_batch_observer_hears_what_became_of_each_message() -> None:
 
     rt, _, _, _ = runtime(handler, max_attempts=1)
     heard: list[tuple[list, float]] = []
-    rt.on_batch = lambda outcomes, seconds: heard.append(([(m.offset(), o) for m, o in outcomes], seconds))
+
+    class Observer:
+        def batch(self, outcomes, seconds) -> None:
+            heard.append(([(m.offset(), o) for m, o in outcomes], seconds))
+
+        def retried(self) -> None:
+            heard.append(([], -1.0))
+
+    rt.observer = Observer()
     same = uuid.uuid4()
     rt.process_batch([message("a", 1, offset=1, event_id=same), message("a", 1, offset=2, event_id=same),
                       message("bad", 1, offset=3), FakeMessage([], topic_="shop.stock.events", offset_=4),
                       FakeMessage([("id", str(uuid.uuid4()).encode()), ("eventType", b"Unhandled")],
                                   topic_="shop.stock.events", offset_=5)])
-    [(outcomes, seconds)] = heard
+    *retries, (outcomes, seconds) = heard
+    assert len(retries) == 0  # max_attempts=1: split down to the failing event, which is not retried
     assert sorted(outcomes) == [(1, "processed"), (2, "duplicate"), (3, "dead_lettered"), (4, "dead_lettered"),
                                 (5, "ignored")]
     assert seconds >= 0

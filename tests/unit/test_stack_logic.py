@@ -98,3 +98,10 @@ def test_the_manifest_pins_kafka_and_debezium() -> None:
     versions = jvm.pinned_versions()
     assert versions["kafka.version"].startswith("4.")
     assert versions["debezium.version"].endswith(".Final")
+
+
+def test_a_new_kafka_cluster_id_never_starts_like_an_option() -> None:
+    from stack.broker import new_cluster_id
+
+    ids = [new_cluster_id() for _ in range(2000)]  # ~31 would start with "-" without the redraw
+    assert not [i for i in ids if i.startswith("-")] and all(len(i) == 22 for i in ids)

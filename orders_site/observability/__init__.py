@@ -1,0 +1,1 @@
+"""Observability of the web app and the pipeline: metrics, health, correlated logs (docs/operations.md)."""
