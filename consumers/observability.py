@@ -6,9 +6,8 @@ The runtime calls a small API and knows nothing else of it:
   - `kafka_settings()`: merged into the consumer's settings; librdkafka then reports its statistics
     (lag per assigned partition, broker and group state) every few seconds from inside `poll()`,
     which also tells /healthz that the loop is turning;
-  - `handling(service, msg, stats)` around one message, or `event_done(...)` / `batch_done(...)` with
-    explicit outcomes for a runtime that knows them; `batch_received(service, size)` per batch and
-    `retried(service)` per retried attempt.
+  - `ConsumerObserver(service)`, the loop's observer: per finished batch its size and each message's
+    outcome (count, handle time, one `event_handled` line), and each retried attempt.
 Metrics (docs/operations.md, "Metrics"): orders_consumer_events_total{consumer,event_type,outcome},
 orders_consumer_handle_seconds{consumer,event_type}, orders_consumer_retries_total{consumer},
 orders_consumer_batch_size{consumer}, orders_consumer_lag{consumer,topic,partition}.
@@ -19,13 +18,11 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -145,43 +142,6 @@ def event_done(service: str, msg: Any, outcome: str, seconds: float, *, headers:
         return
     log.info("event_handled", consumer=service, outcome=outcome, duration_ms=round(seconds * 1000, 2),
              topic=msg.topic(), partition=msg.partition(), offset=msg.offset(), **fields, **extra)
-
-
-def outcome_of(before: dict[str, int], after: dict[str, int]) -> str:
-    """Which counter of the runtime's Stats the message moved; the first that grew wins."""
-    for counter, outcome in (("dead_lettered", "dead_lettered"), ("duplicates", "duplicate"),
-                             ("processed", "processed"), ("ignored", "ignored")):
-        if after.get(counter, 0) > before.get(counter, 0):
-            return outcome
-    return "unfinished"  # left by shutdown mid-retry: its offset is not stored, it will come again
-
-
-@contextmanager
-def handling(service: str, msg: Any, stats: Any) -> Iterator[None]:
-    """Around one message of the runtime: its log lines carry the event's ids; when it is done,
-    one `event_handled` line and the metrics, with the outcome read from the runtime's `stats`."""
-    fields = _headers(msg)
-    key = msg.key()
-    structlog.contextvars.bind_contextvars(consumer=service, order_id=key.decode(errors="replace") if key else None,
-                                           **fields)
-    before = dict(vars(stats))  # a shallow copy of plain counters: asdict() would cost more than the rest
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        after = vars(stats)
-        retries = after.get("retries", 0) - before.get("retries", 0)
-        if retries > 0:
-            RETRIES.labels(service).inc(retries)
-        event_done(service, msg, outcome_of(before, after), time.perf_counter() - started, headers=fields)
-        structlog.contextvars.clear_contextvars()
-
-
-def batch_done(service: str, outcomes: Iterable[tuple[Any, str]], seconds: float) -> None:
-    """For a batch runtime: one `event_done` per message of a finished batch. `seconds` is the
-    batch's time from poll to commit, which is what each of its events waited."""
-    for msg, outcome in outcomes:
-        event_done(service, msg, outcome, seconds)
 
 
 class ConsumerObserver:

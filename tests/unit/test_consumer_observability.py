@@ -5,7 +5,6 @@ import json
 
 from consumers import observability
 from consumers.registry import SERVICE_NAMES as SERVICES
-from consumers.runtime import Stats
 
 
 def test_each_service_gets_its_own_port_and_zero_turns_them_off() -> None:
@@ -35,16 +34,6 @@ def test_statistics_give_lag_of_assigned_partitions_broker_and_group_state() -> 
     assert (view.brokers_up, view.group_state, view.assigned, view.at) == (1, "up", 2, 12.0)
 
 
-def test_the_outcome_is_the_stats_counter_the_message_moved() -> None:
-    before = Stats()
-    assert observability.outcome_of(vars(before), vars(Stats(processed=1))) == "processed"
-    assert observability.outcome_of(vars(before), vars(Stats(duplicates=1))) == "duplicate"
-    assert observability.outcome_of(vars(before), vars(Stats(ignored=1))) == "ignored"
-    # a handler that failed and was then dead-lettered: dead_lettered wins over retries
-    assert observability.outcome_of(vars(before), vars(Stats(retries=4, dead_lettered=1))) == "dead_lettered"
-    assert observability.outcome_of(vars(before), vars(Stats(retries=2))) == "unfinished"
-
-
 def test_the_loop_is_alive_while_statistics_keep_arriving() -> None:
     observability.STATE.view = observability.LibrdkafkaView(at=100.0)
     assert observability.alive(now=110.0)[0]
@@ -71,7 +60,7 @@ class _Msg:
         return 7
 
 
-def test_a_batch_runtime_reports_each_events_outcome() -> None:
+def test_the_observer_reports_each_events_outcome() -> None:
     from prometheus_client import REGISTRY
 
     def count(event_type: str, outcome: str) -> float:
@@ -79,8 +68,8 @@ def test_a_batch_runtime_reports_each_events_outcome() -> None:
             "consumer": "unit", "event_type": event_type, "outcome": outcome}) or 0.0
 
     before = (count("StockHeld", "processed"), count("StockHeld", "duplicate"), count("unknown", "ignored"))
-    observability.batch_done("unit", [(_Msg(b"StockHeld"), "processed"), (_Msg(b"StockHeld"), "processed"),
-                                      (_Msg(b"StockHeld"), "duplicate"), (_Msg(b""), "ignored")], 0.01)
+    observability.ConsumerObserver("unit").batch([(_Msg(b"StockHeld"), "processed"), (_Msg(b"StockHeld"), "processed"),
+                                                  (_Msg(b"StockHeld"), "duplicate"), (_Msg(b""), "ignored")], 0.01)
     after = (count("StockHeld", "processed"), count("StockHeld", "duplicate"), count("unknown", "ignored"))
     assert [a - b for a, b in zip(after, before)] == [2, 1, 1]
 
