@@ -19,6 +19,9 @@ class RuntimeConfig:
     # How long the broker may hold a fetch to gather `fetch_min_bytes` (librdkafka's defaults: 500 ms,
     # 1 byte, i.e. answer as soon as anything arrives). Larger values trade a little latency per hop
     # for fewer, fuller fetches: less CPU in the broker and in the consumer (docs/benchmarks.md).
+    # How often stored offsets are committed. A crash redelivers what was applied since the last
+    # commit (the inbox absorbs it); tests lengthen it to make a crash's redelivery certain.
+    commit_interval_ms: int = 1000
     fetch_wait_ms: int = 500
     fetch_min_bytes: int = 1
     # Same partition count as the relay's topic.creation settings, so keys land where they would.
@@ -39,6 +42,7 @@ class RuntimeConfig:
             batch_max=int(env("CONSUMER_BATCH_MAX") or 500),
             poll_timeout=float(env("CONSUMER_POLL_TIMEOUT") or 0.5),
             max_attempts=int(env("CONSUMER_MAX_ATTEMPTS") or 5),
+            commit_interval_ms=int(env("CONSUMER_COMMIT_INTERVAL_MS") or 1000),
             fetch_wait_ms=int(env("CONSUMER_FETCH_WAIT_MS") or 500),
             fetch_min_bytes=int(env("CONSUMER_FETCH_MIN_BYTES") or 1),
             topic_partitions=int(env("ORDERS_TOPIC_PARTITIONS") or 4),

@@ -39,7 +39,7 @@ def consumer_settings(cfg: RuntimeConfig, group: str) -> dict[str, object]:
         "auto.offset.reset": "earliest",  # a new group starts from the beginning: safe because we dedupe
         "enable.auto.commit": True,
         "enable.auto.offset.store": False,  # offsets are stored only after the transaction commits
-        "auto.commit.interval.ms": 1000,
+        "auto.commit.interval.ms": cfg.commit_interval_ms,
         # Incremental rebalancing: a member joining or leaving does not stop the others
         # (tests/e2e/test_consumer_group.py runs two live members of one group).
         "partition.assignment.strategy": "cooperative-sticky",
