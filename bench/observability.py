@@ -42,11 +42,9 @@ def per_event_us(n: int, instrumented: bool, batch: int = 20) -> float:
 
     observer = observability.ConsumerObserver("stock")
     msgs = [Message() for _ in range(1000)]
-    applied = 0
     started = time.perf_counter()
     for i in range(0, n, batch):
         outcomes = [(msgs[(i + j) % 1000], "processed") for j in range(batch)]
-        applied += len(outcomes)
         if instrumented:
             observer.batch(outcomes, 0.001)
     return (time.perf_counter() - started) / n * 1e6

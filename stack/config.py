@@ -35,7 +35,7 @@ class StackConfig:
     web_port: int
     gateway_host: str
     gateway_port: int
-    # Consumer i of consumers/__main__.py's SERVICES serves /metrics, /healthz and /readyz on
+    # Consumer i of consumers/registry.py's SERVICE_NAMES serves /metrics, /healthz and /readyz on
     # this port + i (consumers/observability.py); 0 turns those servers off.
     consumer_metrics_port: int = 9191
 

@@ -14,7 +14,7 @@ from rest_framework import serializers
 from orders_site.orders.models import Order
 from orders_site.orders.status import OrderStatus
 
-from .body import MAX_BODY_BYTES
+from .body import MAX_BODY_BYTES, MAX_DEPTH
 from .idempotency import MAX_KEY_LENGTH
 from orders_site.orders.checkout import MAX_LINES, MAX_QUANTITY, PAYMENT_METHODS
 
@@ -91,7 +91,7 @@ CHECKOUT_EXAMPLE = OpenApiExample(
 
 PLACE_ORDER = dict(
     request={"application/json": CHECKOUT_SCHEMA}, parameters=[IDEMPOTENCY_KEY, CORRELATION_ID], examples=[CHECKOUT_EXAMPLE],
-    description=f"The body is JSON (UTF-8), at most {MAX_BODY_BYTES} bytes and nested at most 8 levels.",
+    description=f"The body is JSON (UTF-8), at most {MAX_BODY_BYTES} bytes and nested at most {MAX_DEPTH} levels.",
     responses={
         201: OpenApiResponse(OrderSerializer, description="the order, status ORDERED (a replay: the first response)"),
         400: OpenApiResponse(FIELD_ERRORS, description="invalid input, per field; or a body that is not a "

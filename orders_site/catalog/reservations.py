@@ -2,7 +2,9 @@
 
 Each function takes a whole batch of orders, requires the caller's transaction (the consumer's,
 which also holds the inbox claims), locks the stock rows it touches in one statement in primary-key
-order (two batches sharing products never deadlock), applies the batch with a few set-based
+order (two holds sharing products never deadlock; a hold and a sale or release of one consumer batch
+lock in two statements, so two members of the stock group can deadlock, which PostgreSQL breaks and the
+runtime retries as a transient error), applies the batch with a few set-based
 statements and appends its events in one statement, in that same transaction. The reservation row
 makes each step happen once per order.
 """

@@ -17,6 +17,7 @@ from django.utils.html import format_html
 from orders_site.notifications.models import Notification
 from orders_site.payments.models import Payment
 from orders_site.payments.timing import settled_after
+from orders_site.pipeline.admin_base import ReadOnlyAdmin
 from orders_site.pipeline.display import age, money, when
 from orders_site.shipping.models import Delivery
 
@@ -114,7 +115,10 @@ class PaymentStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ReadOnlyAdmin):
+    """Read-only (no Save, add or delete): orders are placed through checkout, a mistaken one is
+    cancelled, not erased; changes are the actions, through the services."""
+
     list_display = ("number", "customer", "status", "reason", "payment_state", "total", "age", "placed")
     list_filter = ("status", StuckFilter, PaymentStateFilter)
     search_fields = ("=number", "number", "=id", "customer__username", "customer__email")
@@ -124,15 +128,6 @@ class OrderAdmin(admin.ModelAdmin):
     readonly_fields = ("number", "id", "customer", "status", "status_reason", "total", "payment_method",
                        "shipping_note", "version", "placed", "last_change", "state_at_link")
     fields = readonly_fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # orders are placed through checkout, never typed in
-
-    def has_change_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
-        return False  # read-only page (no Save); changes are the actions, through the services
-
-    def has_delete_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
-        return False  # history is the product; a mistaken order is cancelled, not erased
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
         return super().get_queryset(request).prefetch_related("payments")

@@ -57,14 +57,6 @@ def cancel(order_id: uuid.UUID, *, requested_by: str, reason: str = "") -> Order
         raise CannotCancel(why_not_cancellable(current) or str(err)) from err
 
 
-def cancel_for_customer(order_id: uuid.UUID, customer_id: int, *, reason: str = "") -> Order:
-    """A customer cancels one of their own orders. Order.DoesNotExist for someone else's order
-    (indistinguishable from an unknown one); CannotCancel when too late."""
-    if not Order.objects.filter(pk=order_id, customer_id=customer_id).exists():
-        raise Order.DoesNotExist(f"no order {order_id} for this customer")
-    return cancel(order_id, requested_by=f"customer {customer_id}", reason=reason or "cancelled by the customer")
-
-
 def cancel_and_refund(order_id: uuid.UUID, *, staff_username: str, reason: str = "") -> Order:
     """An operator cancels an order; a captured payment is refunded by the payment service."""
     return cancel(order_id, requested_by=f"staff {staff_username}", reason=reason or "cancelled and refunded in admin")

@@ -136,12 +136,6 @@ def as_order(state: OrderState) -> Order:
     return order
 
 
-def insert(state: OrderState) -> Order:
-    """Write a new order's rows. Requires: the transaction that appended its OrderCreated event."""
-    insert_rows(state)
-    return as_order(state)
-
-
 def update_many(states: list[OrderState]) -> None:
     """Write existing orders' changed fields in one statement. Requires: the transaction that
     appended their events (and holds their rows locked)."""

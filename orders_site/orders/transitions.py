@@ -52,15 +52,4 @@ def change_status(order_id: uuid.UUID, target: OrderStatus, *, cause: Cause, rea
         return order
 
 
-def cancel_order(order_id: uuid.UUID, *, reason: str, requested_by: str) -> Order:
-    """Cancel an order that has not shipped (staff action or customer request).
-
-    The stock service releases the reservation on OrderStatusChanged(to CANCELLED); a captured
-    payment, or one that completes afterwards, is refunded by the payment service. Raises InvalidTransition when too late
-    and Order.DoesNotExist for an unknown order (from change_status).
-    """
-    return change_status(order_id, OrderStatus.CANCELLED, cause=Cause.fresh(),
-                         reason=f"{reason} (by {requested_by})")
-
-
-__all__ = ["Cause", "InvalidTransition", "cancel_order", "change_status", "step"]
+__all__ = ["Cause", "InvalidTransition", "change_status", "step"]

@@ -10,6 +10,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from consumers.kafka import dlq_topic
 from consumers.registry import SERVICE_NAMES
 from orders_site.orders.models import Order
 from orders_site.orders.status import TERMINAL
@@ -46,7 +47,7 @@ def dead_letter_list(request: HttpRequest, service: str) -> HttpResponse:
     if service not in SERVICE_NAMES:
         raise Http404("no such service")
     cfg = PipelineConfig.from_settings()
-    done = dead_letters.redriven(f"shop.dlq.{service}")
+    done = dead_letters.redriven(dlq_topic(service))
     try:
         letters, error = [(d, when(d.timestamp), done.get((d.partition, d.offset)))
                           for d in dead_letters.list_dead_letters(cfg, service)], ""

@@ -12,8 +12,9 @@ from django.db import connection
 from orders_site.catalog.models import Reservation
 from orders_site.eventstore.models import ProcessedEvent
 from orders_site.notifications.models import Notification
+from orders_site.orders.cancellation import cancel
 from orders_site.orders.models import Order
-from orders_site.orders.transitions import cancel_order
+
 from orders_site.payments.models import Payment
 from stack.harness import EmbeddedStack, wait_for
 
@@ -75,7 +76,7 @@ def test_a_charge_for_an_order_cancelled_meanwhile_is_refunded(saga: EmbeddedSta
     wait_for(lambda: Payment.objects.filter(order=order, status__in=["IN_DOUBT", "PENDING"]).exists(), 30,
              "the payment to be attempted")
     # when the customer cancels before the outcome is known
-    cancel_order(order.pk, reason="too slow", requested_by=customer.username)
+    cancel(order.pk, reason="too slow", requested_by=customer.username)
     # then the reconciler finds the capture, refunds it, and the stock goes back
     wait_for(lambda: Payment.objects.get(order=order).status == "REFUNDED", 60, "the refund")
     settle(saga, [order], sku, (3, 3, 0, 0))

@@ -8,10 +8,11 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from orders_site.orders.checkout import CheckoutLine, CheckoutRequest, place_order
+from orders_site.orders.cancellation import cancel
 from orders_site.orders.history import replay_all
 from orders_site.orders.models import Order, OrderItem
 from orders_site.orders.status import InvalidTransition, OrderStatus
-from orders_site.orders.transitions import Cause, cancel_order, change_status
+from orders_site.orders.transitions import Cause, change_status
 
 pytestmark = pytest.mark.usefixtures("catalog")
 
@@ -30,7 +31,7 @@ def orders(alice) -> list[Order]:
     change_status(placed[0].pk, OrderStatus.STOCK_HELD, cause=cause)
     change_status(placed[0].pk, OrderStatus.PAYMENT_COMPLETED, cause=cause)
     change_status(placed[1].pk, OrderStatus.STOCK_REJECTED, cause=cause, reason="out of stock")
-    cancel_order(placed[2].pk, reason="changed my mind", requested_by="alice")
+    cancel(placed[2].pk, reason="changed my mind", requested_by="alice")
     return placed
 
 
@@ -60,5 +61,5 @@ def test_rebuild_restores_a_damaged_projection(orders: list[Order]) -> None:
 def test_cancel_goes_through_the_state_machine(orders: list[Order]) -> None:
     assert Order.objects.get(pk=orders[2].pk).status == "CANCELLED"
     with pytest.raises(InvalidTransition):
-        cancel_order(orders[1].pk, reason="too late", requested_by="alice")  # already rejected
+        cancel(orders[1].pk, reason="too late", requested_by="alice")  # already rejected
     assert Order.objects.get(pk=orders[1].pk).status == "STOCK_REJECTED"

@@ -19,8 +19,9 @@ from orders_site.eventstore.cause import Cause
 from orders_site.eventstore.models import StoredEvent
 from orders_site.notifications.models import Notification
 from orders_site.orders.checkout import CheckoutLine, CheckoutRequest, place_order
+from orders_site.orders.cancellation import cancel
 from orders_site.orders.models import Order
-from orders_site.orders.transitions import cancel_order
+
 from orders_site.payments.models import Payment
 from orders_site.shipping.models import Delivery
 from tests.consumer_fakes import message_of
@@ -145,7 +146,7 @@ def test_a_cancellation_racing_the_payment_is_refunded_and_released(tmp_path: Pa
         driver.pump(skip=("order", "delivery", "notification"))  # held, charged, sold; order not told
         assert Payment.objects.get(order=o).status == "CAPTURED" and stock(sku) == (6, 0, 4)
         # when the customer cancels before the order service heard of the payment
-        cancel_order(o.pk, reason="changed my mind", requested_by="customer")
+        cancel(o.pk, reason="changed my mind", requested_by="customer")
         driver.pump()
     # then the money went back, the units are on the shelf, and the customer heard exactly once
     assert status(o) == ["CANCELLED"]

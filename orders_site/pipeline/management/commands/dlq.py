@@ -5,6 +5,7 @@ import getpass
 
 from django.core.management.base import BaseCommand, CommandError
 
+from consumers.kafka import dlq_topic
 from consumers.registry import SERVICE_NAMES
 from orders_site.pipeline import dead_letters
 from orders_site.pipeline.display import when
@@ -27,7 +28,7 @@ class Command(BaseCommand):
     def handle(self, *args, verb: str, service: str, **options) -> None:
         cfg = PipelineConfig.from_settings()
         if verb == "list":
-            done = dead_letters.redriven(f"shop.dlq.{service}")
+            done = dead_letters.redriven(dlq_topic(service))
             for d in dead_letters.list_dead_letters(cfg, service):
                 mark = f"  [{done[(d.partition, d.offset)].outcome}]" if (d.partition, d.offset) in done else ""
                 self.stdout.write(f"{d.partition}@{d.offset}  {when(d.timestamp)}  {d.event_type or '-'}  "
