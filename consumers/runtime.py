@@ -262,8 +262,11 @@ class Runtime:
                     log.warning("consumer %s: batch of %d failed (%r); splitting it", self.service.name,
                                 len(work), err)
                     return self.apply(work[:half]) + self.apply(work[half:])
-                failures += 1
                 event, msg = work[0]
+                if isinstance(err, PoisonMessage):  # e.g. no readable order_id: retrying cannot help
+                    self.dead_letter(msg, "poison", err.__cause__ or err)
+                    return [(msg, "dead_lettered")]
+                failures += 1
                 log.warning("consumer %s: %s %s failed (attempt %d/%d): %r", self.service.name, event.event_type,
                             event.event_id, failures, self.cfg.max_attempts, err)
                 if failures >= self.cfg.max_attempts:

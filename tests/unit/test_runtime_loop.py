@@ -196,3 +196,18 @@ def test_the_batch_observer_hears_what_became_of_each_message() -> None:
     assert sorted(outcomes) == [(1, "processed"), (2, "duplicate"), (3, "dead_lettered"), (4, "dead_lettered"),
                                 (5, "ignored")]
     assert seconds >= 0
+
+
+def test_poison_found_by_a_handler_is_dead_lettered_at_once_as_poison() -> None:
+    from consumers.events import PoisonMessage
+
+    def handler(uow, events):
+        if any(e.aggregate_id == "bad" for e in events):
+            raise PoisonMessage("StockHeld without a valid order_id")
+        record_all(uow, events)
+
+    rt, uow, _, producer = runtime(handler, max_attempts=5)
+    rt.process_batch([message("a", 1, offset=1), message("bad", 1, offset=2)])
+    assert uow.applied == ["a#1"] and rt.stats.retries == 0
+    [parked] = producer.produced
+    assert parked["key"] == b"bad" and parked["headers"]["dlq.reason"] == b"poison"
