@@ -105,18 +105,23 @@ def price_order(customer_id: int, request: CheckoutRequest) -> dict[str, Any]:
     }
 
 
+def created_state(record: dict[str, Any]) -> projection.OrderState:
+    """The state a priced order will have once recorded. Pure: the API builds (and stores) its 201
+    from it before anything is written."""
+    return projection.apply(None, "OrderCreated", record, sequence=1, occurred_at=record["created_at"])
+
+
 def record_order(record: dict[str, Any], *, correlation_id: uuid.UUID | None = None) -> projection.OrderState:
     """Append OrderCreated for a priced order and write its rows: one event, one projection write.
 
     Opens its own transaction, or joins the caller's without a savepoint (an error here fails the
-    caller's transaction too, which is what its caller wants: the API stores its idempotent
-    response in the same transaction).
+    caller's transaction too, which is what its caller wants: the API claims its Idempotency-Key
+    and stores the response in the same transaction).
     """
-    now = record["created_at"]
+    state = created_state(record)
     with transaction.atomic(savepoint=False):
         record_event_row("OrderCreated", record["order_id"], record, sequence=1,
-                         correlation_id=correlation_id or uuid.uuid4(), occurred_at=now)
-        state = projection.apply(None, "OrderCreated", record, sequence=1, occurred_at=now)
+                         correlation_id=correlation_id or uuid.uuid4(), occurred_at=record["created_at"])
         projection.insert_rows(state)
     return state
 
