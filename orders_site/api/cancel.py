@@ -93,24 +93,22 @@ def cancel_order(request: Request, order_id: uuid.UUID) -> Response:
         return _cancel(request, order_id, body)
     try:
         idempotency.check_key(key)
-        claim = idempotency.claim(request.user.pk, key, idempotency.fingerprint(request.method, request.path, body))
     except idempotency.KeyInvalid as err:
         return Response({"Idempotency-Key": [str(err)]}, status=status.HTTP_400_BAD_REQUEST)
+    try:
+        # The key, the cancellation and the stored answer commit together; a crash rolls all back.
+        with transaction.atomic():
+            claim = idempotency.claim(request.user.pk, key,
+                                      idempotency.fingerprint(request.method, request.path, body))
+            if claim.replay is not None:
+                return Response(claim.replay.body, status=claim.replay.status, headers={"Idempotent-Replayed": "true"})
+            response = _cancel(request, order_id, body)
+            idempotency.complete(claim.record_id, response.status_code, response.data)
+        return response
     except idempotency.KeyInFlight as err:
         return Response({"detail": str(err)}, status=status.HTTP_409_CONFLICT, headers={"Retry-After": "1"})
     except idempotency.KeyReused as err:
         return Response({"detail": str(err)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
-    if claim.replay:
-        return Response(claim.record.response_body, status=claim.record.response_status,
-                        headers={"Idempotent-Replayed": "true"})
-    try:
-        with transaction.atomic():  # the cancellation and the stored answer commit together
-            response = _cancel(request, order_id, body)
-            idempotency.complete(claim.record, response.status_code, response.data)
-        return response
-    except BaseException:
-        idempotency.release(claim.record)
-        raise
 
 
 def _cancel(request: Request, order_id: uuid.UUID, body: Any) -> Response:

@@ -28,7 +28,7 @@ from rest_framework.views import APIView
 
 from orders_site.catalog.models import Product
 from orders_site.eventstore.display import describe, jsonable
-from orders_site.orders.checkout import CheckoutError, price_order, record_order
+from orders_site.orders.checkout import CheckoutError, created_state, price_order, record_order
 from orders_site.orders.history import fetch_state_at, fetch_timeline, parse_moment
 from orders_site.orders.models import Order
 from orders_site.orders.status import OrderStatus
@@ -75,8 +75,10 @@ def json_response(body: Any, status_code: int, headers: dict[str, str] | None = 
                         content_type="application/json", headers=headers)
 
 
-def location_of(body: Any) -> dict[str, str]:
-    return {"Location": f"/api/orders/{body['id']}/"} if isinstance(body, dict) and "id" in body else {}
+def location_of(answer: idempotency.StoredResponse) -> dict[str, str]:
+    """The created order's URL for a 201 (a 400's body may have an "id" key too: the unknown field's)."""
+    created = answer.status == status.HTTP_201_CREATED and isinstance(answer.body, dict) and "id" in answer.body
+    return {"Location": f"/api/orders/{answer.body['id']}/"} if created else {}
 
 
 class ApiRoot(APIView):
@@ -145,53 +147,49 @@ class OrderListCreate(generics.ListAPIView):
     def post(self, request: Request) -> HttpResponse:
         """Place an order: status ORDERED; stock, payment and delivery follow asynchronously."""
         laps = laps_of(request._request)
-        body = read_json(request._request)  # 400 / 413 / 415 before any key is claimed
+        body = read_json(request._request)  # 400 / 413 / 415 before the key is looked at
         key = request.headers.get("Idempotency-Key")
         if key is not None:
             try:
                 idempotency.check_key(key)
             except idempotency.KeyInvalid as err:
                 return Response({"Idempotency-Key": [str(err)]}, status=status.HTTP_400_BAD_REQUEST)
-        laps.lap("validation")
-        if key is None:
-            return self._checkout(request, body, None)
-        try:
-            claim = idempotency.claim(request.user.pk, key,
-                                      idempotency.fingerprint(request.method, request.path, body))
-        except idempotency.KeyInFlight as err:
-            return Response({"detail": str(err)}, status=status.HTTP_409_CONFLICT, headers={"Retry-After": "1"})
-        except idempotency.KeyReused as err:
-            return Response({"detail": str(err)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
-        laps.lap("idempotency")
-        if claim.replay:
-            return json_response(claim.record.response_body, claim.record.response_status,
-                                 {"Idempotent-Replayed": "true", **location_of(claim.record.response_body)})
-        try:
-            return self._checkout(request, body, claim.record)
-        except BaseException:
-            idempotency.release(claim.record)
-            raise
-
-    def _checkout(self, request: Request, body: Any, record: idempotency.IdempotencyRecord | None) -> HttpResponse:
-        """Validate, price and record the order; with a claimed key, store the response in the order's
-        transaction (a rejected request's 400 is stored on its own: nothing else was written)."""
-        laps = laps_of(request._request)
+        # Validate and price first: both only read, so the transaction below is as short as it can be
+        # and the 201 is known before it opens (the key row is written already completed).
         try:
             checkout = parse_checkout(body)
             laps.lap("validation")
             priced = price_order(request.user.pk, checkout)
         except (InvalidCheckout, CheckoutError) as err:
             errors = err.errors if isinstance(err, InvalidCheckout) else nest_errors(err.errors)
-            if record is not None:
-                idempotency.complete(record, status.HTTP_400_BAD_REQUEST, errors)
-            return json_response(errors, status.HTTP_400_BAD_REQUEST)
-        with transaction.atomic():  # the order, its event and the stored response commit together
-            state = record_order(priced, correlation_id=correlation_id_of(request))
-            payload = order_body(state)
-            if record is not None:
-                idempotency.complete(record, status.HTTP_201_CREATED, payload)
+            return self._checkout(request, key, body, idempotency.StoredResponse(status.HTTP_400_BAD_REQUEST, errors))
+        state = created_state(priced)
+        return self._checkout(request, key, body, idempotency.StoredResponse(status.HTTP_201_CREATED,
+                                                                             order_body(state)), priced)
+
+    def _checkout(self, request: Request, key: str | None, body: Any, answer: idempotency.StoredResponse,
+                  priced: dict[str, Any] | None = None) -> HttpResponse:
+        """Claim the key and record the order (`priced`; None for a rejected request) in one transaction,
+        the response stored with them; or answer as the key's first request was answered."""
+        laps = laps_of(request._request)
         laps.lap("order")
-        response = json_response(payload, status.HTTP_201_CREATED, location_of(payload))
+        try:
+            with transaction.atomic():  # the key, the order, its event and the stored response commit together
+                if key is not None:
+                    claim = idempotency.claim(request.user.pk, key,
+                                              idempotency.fingerprint(request.method, request.path, body), answer)
+                    laps.lap("idempotency")
+                    if claim.replay is not None:  # nothing written: the transaction commits empty
+                        return json_response(claim.replay.body, claim.replay.status,
+                                             {"Idempotent-Replayed": "true", **location_of(claim.replay)})
+                if priced is not None:
+                    record_order(priced, correlation_id=correlation_id_of(request))
+        except idempotency.KeyInFlight as err:
+            return Response({"detail": str(err)}, status=status.HTTP_409_CONFLICT, headers={"Retry-After": "1"})
+        except idempotency.KeyReused as err:
+            return Response({"detail": str(err)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        laps.lap("order")
+        response = json_response(answer.body, answer.status, location_of(answer))
         laps.lap("response")
         return response
 

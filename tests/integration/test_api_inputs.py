@@ -103,7 +103,7 @@ def test_a_server_error_under_api_is_json(alice: APIClient, monkeypatch: pytest.
     alice.raise_request_exception = False
     response = post(alice, GOOD, **{"Idempotency-Key": "k-500"})
     assert response.status_code == 500 and response.json() == {"detail": "A server error occurred."}
-    # and the claim was released: the same key works once the fault is gone
+    # and the key was not kept (the fault came before any write): the same key works once the fault is gone
     monkeypatch.undo()
     assert post(alice, GOOD, **{"Idempotency-Key": "k-500"}).status_code == 201
 
