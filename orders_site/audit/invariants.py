@@ -83,14 +83,15 @@ def published_event_ids(bootstrap: str, timeout: float = 30) -> set[str]:
 
 def check_published(bootstrap: str, settle: timedelta = timedelta(seconds=10), *,
                     read: Callable[[str], set[str]] = published_event_ids) -> Finding:
-    """Committed events older than `settle` (time for the relay) must be on their topic.
+    """Committed published events older than `settle` (time for the relay) must be on their topic.
 
     A final check after the load has stopped passes settle=0: then every committed event counts,
     the newest included. `read` gives the event ids on the broker (injectable for tests).
     """
     cutoff = timezone.now() - settle
     on_kafka = read(bootstrap)
-    stored = set(str(e) for e in StoredEvent.objects.filter(occurred_at__lte=cutoff).values_list("event_id", flat=True))
+    stored = set(str(e) for e in StoredEvent.objects.filter(published=True, occurred_at__lte=cutoff)
+                 .values_list("event_id", flat=True))
     missing = sorted(stored - on_kafka)
     return Finding("every committed event reached its topic", not missing,
                    f"{len(stored)} committed events checked, {len(missing)} missing on the broker", missing)

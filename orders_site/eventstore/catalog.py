@@ -23,7 +23,8 @@ HEADER_MEANINGS = {
     "id": "event id (UUID, the event store's `event_id`): the deduplication key; redeliveries repeat it",
     "eventType": "event type = the Avro record name; consumers skip types they do not handle without decoding",
     "aggregateType": "aggregate type (`order`, `stock`, ...), the same as the middle part of the topic name",
-    "sequence": "the aggregate's event number, from 1, gapless: a gap or a repeat shows loss or redelivery",
+    "sequence": ("the aggregate's event number in the store, from 1, gapless there; on a topic it ascends and "
+                 "skips unpublished events (schemas/README.md), a repeat is a redelivery"),
     "schemaFingerprint": "CRC-64-AVRO of the writer schema, 16 hex chars, the same as bytes 2-9 of the value",
     "correlationId": "UUID shared by every event of one order's saga (the checkout that started it)",
     "causationId": "id of the event this one reacts to; null for events caused by a user or staff action",

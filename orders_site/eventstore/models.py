@@ -9,7 +9,7 @@ from django.db import models
 class StoredEvent(models.Model):
     """One immutable event. Rows are only inserted: a database trigger rejects UPDATE and DELETE.
 
-    Debezium's EventRouter turns each row into a Kafka record on `shop.<aggregate_type>.events`,
+    Debezium's EventRouter turns each published row into a Kafka record on `shop.<aggregate_type>.events`,
     keyed by aggregate_id, with `payload` (Avro single-object encoding) as the value, byte for byte.
     """
 
@@ -26,6 +26,10 @@ class StoredEvent(models.Model):
     correlation_id = models.UUIDField()
     causation_id = models.UUIDField(null=True, blank=True)
     payload = models.BinaryField()
+    # Whether the relay publishes the row. The publication's row filter reads it (migration 0003), so
+    # an unpublished event never leaves PostgreSQL: it is history, not contract (schemas/README.md,
+    # "What is published"). A database default, so a writer that does not say publishes.
+    published = models.BooleanField(default=True, db_default=True)
 
     class Meta:
         db_table = "event_store"

@@ -33,6 +33,8 @@ class NewEvent:
     # The aggregate's next version when the writer tracks it (holds the aggregate's row locked);
     # None: read from the store at append time.
     sequence: int | None = None
+    # False: kept in the store, never relayed to Kafka (models.StoredEvent.published).
+    published: bool = True
 
 
 def _require_transaction() -> None:
@@ -70,6 +72,7 @@ def append_event(event: NewEvent, *, sequence: int | None = None) -> StoredEvent
         correlation_id=event.correlation_id,
         causation_id=event.causation_id,
         payload=event.payload,
+        published=event.published,
     )
 
 
@@ -93,23 +96,24 @@ def append_events(events: list[NewEvent]) -> None:
         return
     now = timezone.now()
     rows = [(e.event_id or uuid.uuid4(), e.aggregate_type, e.aggregate_id, e.sequence, e.event_type,
-             e.schema_fingerprint, e.occurred_at or now, e.correlation_id, e.causation_id, e.payload) for e in events]
+             e.schema_fingerprint, e.occurred_at or now, e.correlation_id, e.causation_id, e.payload, e.published)
+            for e in events]
     with connection.cursor() as cur:
         # One round trip: an event without a sequence takes its aggregate's highest stored one plus
         # its rank among this list's events of that aggregate. Positions are handed out in list order
         # (the relay publishes in position order).
         cur.execute(
             "INSERT INTO event_store (event_id, aggregate_type, aggregate_id, sequence, event_type,"
-            " schema_fingerprint, occurred_at, correlation_id, causation_id, payload)"
+            " schema_fingerprint, occurred_at, correlation_id, causation_id, payload, published)"
             " SELECT u.event_id, u.agg_type, u.agg_id,"
             "  COALESCE(u.seq, COALESCE((SELECT max(s.sequence) FROM event_store s"
             "    WHERE s.aggregate_type = u.agg_type AND s.aggregate_id = u.agg_id), 0)"
             "   + count(*) FILTER (WHERE u.seq IS NULL) OVER (PARTITION BY u.agg_type, u.agg_id ORDER BY u.n)),"
-            "  u.event_type, u.fingerprint, u.occurred_at, u.correlation_id, u.causation_id, u.payload"
+            "  u.event_type, u.fingerprint, u.occurred_at, u.correlation_id, u.causation_id, u.payload, u.published"
             " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::int[], %s::text[], %s::text[],"
-            "  %s::timestamptz[], %s::uuid[], %s::uuid[], %s::bytea[]) WITH ORDINALITY"
+            "  %s::timestamptz[], %s::uuid[], %s::uuid[], %s::bytea[], %s::boolean[]) WITH ORDINALITY"
             "  AS u(event_id, agg_type, agg_id, seq, event_type, fingerprint, occurred_at, correlation_id,"
-            "   causation_id, payload, n)"
+            "   causation_id, payload, published, n)"
             " ORDER BY u.n",
             [list(c) for c in zip(*rows)])
 
@@ -133,7 +137,7 @@ def record_event(event_type: str, aggregate_id: str, record: dict, *, correlatio
 
 def new_event(event_type: str, aggregate_id: str, record: dict, *, correlation_id: uuid.UUID,
               causation_id: uuid.UUID | None = None, sequence: int | None = None,
-              occurred_at: datetime | None = None) -> NewEvent:
+              occurred_at: datetime | None = None, published: bool = True) -> NewEvent:
     """`record` encoded with the event type's current Avro schema, ready for append_event(s).
 
     Raises avro.SchemaError when the record does not match its schema.
@@ -143,19 +147,20 @@ def new_event(event_type: str, aggregate_id: str, record: dict, *, correlation_i
     encoded = avro.encode(event_type, record)
     return NewEvent(aggregate_type=avro.aggregate_of(event_type), aggregate_id=aggregate_id, event_type=event_type,
                     payload=encoded.payload, schema_fingerprint=encoded.fingerprint, correlation_id=correlation_id,
-                    causation_id=causation_id, occurred_at=occurred_at, sequence=sequence)
+                    causation_id=causation_id, occurred_at=occurred_at, sequence=sequence, published=published)
 
 
 def new_caused_event(event_type: str, aggregate_id: str, record: dict, cause: Cause, *,
-                     sequence: int | None = None, occurred_at: datetime | None = None) -> NewEvent:
+                     sequence: int | None = None, occurred_at: datetime | None = None,
+                     published: bool = True) -> NewEvent:
     """new_event with correlation and causation taken from `cause`."""
     return new_event(event_type, aggregate_id, record, correlation_id=cause.correlation_id,
-                     causation_id=cause.event_id, sequence=sequence, occurred_at=occurred_at)
+                     causation_id=cause.event_id, sequence=sequence, occurred_at=occurred_at, published=published)
 
 
 _INSERT_EVENT = (
     "INSERT INTO event_store (event_id, aggregate_type, aggregate_id, sequence, event_type, schema_fingerprint, "
-    "occurred_at, correlation_id, causation_id, payload) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "occurred_at, correlation_id, causation_id, payload, published) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
     "RETURNING position")
 
 
@@ -170,7 +175,7 @@ def append_event_row(event: NewEvent, *, sequence: int) -> int:
         cursor.execute(_INSERT_EVENT, [
             event.event_id or uuid.uuid4(), event.aggregate_type, event.aggregate_id, sequence, event.event_type,
             event.schema_fingerprint, event.occurred_at or timezone.now(), event.correlation_id,
-            event.causation_id, event.payload])
+            event.causation_id, event.payload, event.published])
         return cursor.fetchone()[0]
 
 

@@ -41,6 +41,12 @@ PAID = frozenset({S.PAYMENT_COMPLETED, S.DELIVERY_PREPARING, S.SHIPPED, S.DELIVE
 # Outcomes a customer hears about (one notification each).
 OUTCOMES = frozenset({S.STOCK_REJECTED, S.PAYMENT_FAILED, S.DELIVERY_PREPARING, S.SHIPPED, S.DELIVERED,
                       S.CANCELLED})
+# Status changes published on shop.order.events (schemas/README.md, "What is published"). The others,
+# STOCK_HELD and PAYMENT_COMPLETED, only restate a fact the stock or payment service has published
+# already (StockHeld, PaymentCompleted) and no service acts on them: they stay in the event store (the
+# order's history, replay, the admin's timeline) and off Kafka, where every reader of the order topic
+# paid to read and ignore them (docs/benchmarks.md, "Saga").
+PUBLISHED = OUTCOMES
 
 
 class InvalidTransition(ValueError):

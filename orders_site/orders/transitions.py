@@ -16,7 +16,7 @@ from orders_site.eventstore.store import NewEvent, append_events, new_caused_eve
 
 from . import projection
 from .models import Order
-from .status import InvalidTransition, OrderStatus, check_transition
+from .status import PUBLISHED, InvalidTransition, OrderStatus, check_transition
 
 
 def step(state: projection.OrderState, target: OrderStatus, *, cause: Cause, reason: str,
@@ -32,7 +32,7 @@ def step(state: projection.OrderState, target: OrderStatus, *, cause: Cause, rea
               "cause_event_type": cause.event_type}
     sequence = state.version + 1
     event = new_caused_event("OrderStatusChanged", str(state.order_id), record, cause, sequence=sequence,
-                             occurred_at=now)
+                             occurred_at=now, published=target in PUBLISHED)
     return event, projection.apply(state, "OrderStatusChanged", record, sequence=sequence, occurred_at=now)
 
 

@@ -53,15 +53,17 @@ class Selection:
     def condition(self) -> str:
         """The SQL filter Debezium adds to its snapshot query. Built from a parsed UUID and
         datetimes only, so nothing a user typed reaches it verbatim."""
+        # An incremental snapshot reads the table itself, past the publication's row filter: the
+        # condition repeats it, so unpublished events stay unpublished.
         if self.order_id is not None:
-            return f"aggregate_id = '{self.order_id}'"
-        parts = [f"occurred_at >= '{self.since.isoformat()}'"]
+            return f"published AND aggregate_id = '{self.order_id}'"
+        parts = ["published", f"occurred_at >= '{self.since.isoformat()}'"]
         if self.until is not None:
             parts.append(f"occurred_at < '{self.until.isoformat()}'")
         return " AND ".join(parts)
 
     def events(self):
-        qs = StoredEvent.objects.all()
+        qs = StoredEvent.objects.filter(published=True)
         if self.order_id is not None:
             return qs.filter(aggregate_id=str(self.order_id))
         qs = qs.filter(occurred_at__gte=self.since)

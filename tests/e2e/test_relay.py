@@ -86,6 +86,21 @@ def test_rolled_back_transaction_publishes_nothing(e2e: EmbeddedStack) -> None:
     assert set(got.counts) == {committed_id}
 
 
+def test_an_unpublished_event_stays_in_the_store(e2e: EmbeddedStack) -> None:
+    # given one aggregate's events 1-3, of which #2 is kept off the published stream, in one transaction
+    kind = _probe_type()
+    ids = [uuid.uuid4() for _ in range(3)]
+    with transaction.atomic():
+        for n, event_id in enumerate(ids, start=1):
+            append_event(NewEvent(kind, "agg", "ProbeRecorded", os.urandom(16), "0" * 16, uuid.uuid4(),
+                                  event_id=event_id, published=n != 2), sequence=n)
+    # when the relay has published the last one
+    got = collect(e2e.cfg.kafka_bootstrap, f"shop.{kind}.events", {str(ids[2])}, timeout=30, settle=2)
+    # then #1 and #3 are on the topic, #3's sequence header skips the unpublished #2, and #2 never appeared
+    assert set(got.counts) == {str(ids[0]), str(ids[2])}
+    assert got.records[str(ids[2])].headers["sequence"] == b"3"
+
+
 class Writer(threading.Thread):
     """Commits `batches` x 100 probe events in the background, as fast as the database takes them."""
 

@@ -22,7 +22,7 @@ from tests.consumer_fakes import FakeConsumer, FakeMessage, FakeProducer, messag
 
 
 class SagaDriver:
-    """Routes new event-store rows to every service subscribed to their topic, batch by batch."""
+    """Routes new published event-store rows to every service subscribed to their topic, batch by batch."""
 
     def __init__(self, names: tuple[str, ...] = SERVICE_NAMES, *, max_attempts: int = 2) -> None:
         cfg = RuntimeConfig(bootstrap="unused", max_attempts=max_attempts)
@@ -35,7 +35,7 @@ class SagaDriver:
         rows = list(StoredEvent.objects.filter(position__gt=self.position).order_by("position"))
         if rows:
             self.position = rows[-1].position
-        return [message_of(row) for row in rows]
+        return [message_of(row) for row in rows if row.published]  # as the relay's publication filters
 
     def deliver(self, name: str, messages: list[Any]) -> None:
         """One batch to one service, as its consumer would take it from Kafka."""

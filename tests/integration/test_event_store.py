@@ -68,3 +68,37 @@ def test_a_bulk_append_numbers_each_aggregate_on_from_the_store_in_list_order() 
     rows = list(StoredEvent.objects.filter(aggregate_type="probe").order_by("position")
                 .values_list("aggregate_id", "sequence"))
     assert rows == [("a", 1), ("a", 2), ("b", 1), ("a", 3), ("a", 4)]
+
+
+def test_an_event_can_be_kept_off_the_published_stream_by_every_append_path() -> None:
+    from orders_site.eventstore.store import append_event_row, append_events
+
+    def probe(aggregate: str, published: bool) -> NewEvent:
+        return NewEvent("probe", aggregate, "ProbeRecorded", b"x", "0" * 16, uuid.uuid4(), published=published)
+
+    with transaction.atomic():
+        append_event(probe("one", False))
+        append_event_row(probe("row", False), sequence=1)
+        append_events([probe("bulk", True), probe("bulk", False), probe("bulk", True)])
+        append_event(_event("default"))
+    rows = list(StoredEvent.objects.filter(aggregate_type="probe").order_by("position")
+                .values_list("aggregate_id", "sequence", "published"))
+    assert rows == [("one", 1, False), ("row", 1, False), ("bulk", 1, True), ("bulk", 2, False),
+                    ("bulk", 3, True), ("default", 1, True)]
+
+
+def test_the_relay_publication_carries_only_published_events() -> None:
+    # The relay's publication filters on the column (created by the migrations, not by Debezium),
+    # and a writer that does not say anything publishes (the database default).
+    with connection.cursor() as cur:
+        cur.execute("SELECT tablename, rowfilter FROM pg_publication_tables WHERE pubname = 'orders_outbox' "
+                    "ORDER BY tablename")
+        tables = dict(cur.fetchall())
+        cur.execute("INSERT INTO event_store (event_id, aggregate_type, aggregate_id, sequence, event_type,"
+                    " schema_fingerprint, occurred_at, correlation_id, payload) VALUES"
+                    " (gen_random_uuid(), 'probe', 'raw', 1, 'ProbeRecorded', '0000000000000000', now(),"
+                    " gen_random_uuid(), 'x') RETURNING published")
+        assert cur.fetchone()[0] is True
+    assert set(tables) == {"event_store", "relay_heartbeat", "debezium_signal"}
+    assert tables["event_store"] == "published"
+    assert tables["relay_heartbeat"] is None and tables["debezium_signal"] is None

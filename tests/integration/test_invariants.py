@@ -71,6 +71,11 @@ def test_an_event_missing_on_the_broker_is_reported_the_newest_included_when_ask
     finding = check_published("unused", timedelta(0), read=lambda _: set())
     assert not finding.ok and finding.offenders == [created]
     assert check_published("unused", timedelta(0), read=lambda _: {created}).ok
+    # and an event kept off the published stream is never expected there
+    with transaction.atomic():
+        append_event(NewEvent("order", str(order.pk), "OrderStatusChanged", b"\xc3\x01", "0" * 16,
+                              correlation_id=uuid.uuid4(), published=False))
+    assert check_published("unused", timedelta(0), read=lambda _: {created}).ok
 
 
 def test_an_order_open_for_too_long_is_reported() -> None:

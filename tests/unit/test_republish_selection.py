@@ -19,13 +19,13 @@ def test_one_order_becomes_an_aggregate_filter() -> None:
     data = signal_data(selection)
     assert data["type"] == "incremental" and data["data-collections"] == ["public.event_store"]
     assert data["additional-conditions"] == [{"data-collection": "public.event_store",
-                                              "filter": f"aggregate_id = '{order}'"}]
+                                              "filter": f"published AND aggregate_id = '{order}'"}]
 
 
 def test_a_time_range_is_half_open() -> None:
     assert Selection(since=T0, until=T1).condition() == (
-        "occurred_at >= '2026-11-27T10:00:00+00:00' AND occurred_at < '2026-11-27T11:00:00+00:00'")
-    assert Selection(since=T0).condition() == "occurred_at >= '2026-11-27T10:00:00+00:00'"
+        "published AND occurred_at >= '2026-11-27T10:00:00+00:00' AND occurred_at < '2026-11-27T11:00:00+00:00'")
+    assert Selection(since=T0).condition() == "published AND occurred_at >= '2026-11-27T10:00:00+00:00'"
 
 
 @pytest.mark.parametrize("selection", [
