@@ -66,7 +66,8 @@ def run_saga(args: argparse.Namespace) -> dict[str, object]:
         ramp = [float(r) for r in args.saga_ramp.split(",")]
         return {"saga": saga.measure(stack, completion_rate=args.completion_rate,
                                      completion_seconds=args.completion_seconds, ramp=ramp,
-                                     step_seconds=args.step_seconds)}
+                                     step_seconds=args.step_seconds,
+                                     warm_up=(args.warm_up_rate, args.warm_up_seconds))}
 
 
 def run_all(args: argparse.Namespace) -> dict[str, object]:
@@ -174,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--saga-ramp", default="4,6,8,10,12,15,20,40,80,150,300",
                         help="saga: order rates tried, low to high, for the highest sustained rate")
     parser.add_argument("--step-seconds", type=float, default=30.0, help="saga: seconds per ramp step")
+    parser.add_argument("--warm-up-rate", type=float, default=50.0,
+                        help="saga: orders/s before anything is measured (the JVMs compile their hot paths)")
+    parser.add_argument("--warm-up-seconds", type=float, default=60.0, help="saga: seconds of that warm-up")
     parser.add_argument("--rate", type=float, default=200.0, help="events/s for the latency run")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds of the latency run")
     parser.add_argument("--backlog", type=int, default=50_000, help="events in the drain run")

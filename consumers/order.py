@@ -6,7 +6,10 @@ from orders_site.orders.saga import RESULT_STATUS, Result, apply_results
 from .events import InboundEvent, cause_of, order_of
 from .registry import Service
 
-SERVICE = Service(name="order", topics=["shop.stock.events", "shop.payment.events", "shop.delivery.events"])
+# apply_results takes several results of one order in list order, so the whole batch goes in at once
+# and every order of it is locked in one statement.
+SERVICE = Service(name="order", topics=["shop.stock.events", "shop.payment.events", "shop.delivery.events"],
+                  whole_batch=True)
 
 
 def reason_of(event: InboundEvent) -> str:

@@ -12,7 +12,8 @@ from .events import InboundEvent
 SERVICE_NAMES = ("order", "stock", "payment", "delivery", "notification")
 
 # A handler takes the newly claimed events of one type, in arrival order, at most one per order
-# (see runtime.waves), and applies them in the caller's transaction.
+# (see runtime.waves; with Service.whole_batch: all of them), and applies them in the caller's
+# transaction.
 BatchHandler = Callable[[list[InboundEvent]], None]
 
 
@@ -37,6 +38,12 @@ class Service:
     # or payment.
     wanted: dict[str, Callable[[dict], bool]] = field(default_factory=dict)
     periodic: list[Periodic] = field(default_factory=list)
+    # True: each handler takes all of a batch's events it handles at once, in arrival order, several
+    # per order included, and applies each order's in that order itself (no waves, see
+    # runtime.dispatch). A handler that locks its rows then locks all of them in one sorted statement;
+    # one wave after another would lock several sets in one transaction, and two such transactions
+    # can take the same rows in opposite orders (a deadlock, found only after 1 s).
+    whole_batch: bool = False
 
     def handles(self, event_type: str, *,
                 when: Callable[[dict], bool] | None = None) -> Callable[[BatchHandler], BatchHandler]:

@@ -32,7 +32,7 @@ from . import inbox
 from .config import RuntimeConfig
 from .events import InboundEvent, PoisonMessage, decoded, from_message
 from .kafka import ConsumerClient, ProducerClient, dead_letter_headers, dlq_topic
-from .registry import Service
+from .registry import BatchHandler, Service
 from .sequences import SequenceTracker
 
 log = logging.getLogger("consumers")
@@ -89,6 +89,13 @@ def waves(events: list[InboundEvent]) -> list[list[InboundEvent]]:
 
 def dispatch(service: Service, events: list[InboundEvent]) -> None:
     """Hand claimed events to the service's handlers. Requires: the batch's transaction."""
+    if service.whole_batch:  # one call per handler, with every event it handles, in arrival order
+        by_handler: dict[BatchHandler, list[InboundEvent]] = {}
+        for event in events:
+            by_handler.setdefault(service.handlers[event.event_type], []).append(event)
+        for handler, group in by_handler.items():
+            handler(group)
+        return
     for wave in waves(events):
         by_type: dict[str, list[InboundEvent]] = {}
         for event in wave:

@@ -43,7 +43,7 @@ def change_status(order_id: uuid.UUID, target: OrderStatus, *, cause: Cause, rea
     Order.DoesNotExist for an unknown order; nothing is written then.
     """
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
+        order = Order.objects.select_for_update(no_key=True).get(pk=order_id)  # see saga.apply_results
         event, state = step(projection.state_of(order), target, cause=cause, reason=reason, now=timezone.now())
         append_events([event])
         projection.update_many([state])

@@ -29,7 +29,8 @@ def prepare_deliveries(preparations: list[Preparation]) -> list[Delivery]:
     has its delivery already; returns the deliveries created.
     """
     ids = sorted({p.order_id for p in preparations})
-    status = dict(Order.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", "status"))
+    status = dict(Order.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")  # see saga.apply_results
+                  .values_list("pk", "status"))
     refunded = set(Payment.objects.filter(order_id__in=ids, status=Payment.Status.REFUNDED)
                    .values_list("order_id", flat=True))
     done = set(Delivery.objects.filter(order_id__in=ids).values_list("order_id", flat=True))

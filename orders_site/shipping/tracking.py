@@ -27,7 +27,7 @@ class BadShipment(ValueError):
 
 
 def _locked(order_id: uuid.UUID, target: OrderStatus) -> tuple[Order, Delivery]:
-    order = Order.objects.select_for_update().get(pk=order_id)
+    order = Order.objects.select_for_update(no_key=True).get(pk=order_id)  # see orders.saga.apply_results
     check_transition(OrderStatus(order.status), target)
     delivery = Delivery.objects.select_for_update().filter(order=order).first()
     if delivery is None:  # the state machine says prepared, but the row is not there: refuse, do not invent it

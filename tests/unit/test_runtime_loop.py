@@ -169,6 +169,31 @@ def test_waves_keep_per_aggregate_order() -> None:
         [("a", 1), ("b", 1), ("c", 1)], [("a", 2), ("b", 2)], [("a", 3)]]
 
 
+@pytest.mark.parametrize("whole_batch", [False, True])
+def test_a_whole_batch_service_gets_each_handler_called_once_with_everything_in_arrival_order(
+        whole_batch: bool) -> None:
+    from consumers.runtime import dispatch
+
+    class E:
+        def __init__(self, key: str, n: int, event_type: str) -> None:
+            self.aggregate_id, self.n, self.event_type = key, n, event_type
+
+    calls: list[list[tuple[str, int]]] = []
+
+    def results(events) -> None:  # one function for two event types, as the order service has
+        calls.append([(e.aggregate_id, e.n) for e in events])
+
+    service = Service(name="t", topics=[], whole_batch=whole_batch)
+    service.handles("Held")(results)
+    service.handles("Paid")(results)
+    events = [E("a", 1, "Held"), E("b", 1, "Held"), E("a", 2, "Paid"), E("b", 2, "Paid")]
+    dispatch(service, events)
+    if whole_batch:  # one call: every order locked in one statement, each order's events in order
+        assert calls == [[("a", 1), ("b", 1), ("a", 2), ("b", 2)]]
+    else:  # waves: one call per wave (and event type)
+        assert calls == [[("a", 1), ("b", 1)], [("a", 2), ("b", 2)]]
+
+
 def test_the_batch_observer_hears_what_became_of_each_message() -> None:
     def handler(uow, events):
         if any(e.aggregate_id == "bad" for e in events):
