@@ -200,11 +200,15 @@ def _fresh_values(unique: set[str]) -> dict[str, str]:
 
 
 def _sql_worker(dsn: str, statements: list[Statement], unique: set[str], seconds: float,
-                queue: multiprocessing.Queue) -> None:
+                queue: multiprocessing.Queue, options: dict[str, Any]) -> None:
     import psycopg
 
     latencies: list[float] = []
-    with psycopg.connect(dsn, autocommit=True, cursor_factory=psycopg.ClientCursor) as conn:
+    # Bound and prepared as the app's connections are (orders_site/settings.py, DATABASES OPTIONS):
+    # the replay is the same transaction, sent the same way.
+    server_side = options.get("server_side_binding") is True
+    with psycopg.connect(dsn, autocommit=True, cursor_factory=psycopg.Cursor if server_side else psycopg.ClientCursor,
+                         prepare_threshold=options.get("prepare_threshold") if server_side else None) as conn:
         cur = conn.cursor()
         deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline:
@@ -227,9 +231,13 @@ def _sql_worker(dsn: str, statements: list[Statement], unique: set[str], seconds
 
 def run_raw_sql(dsn: str, statements: list[Statement], unique: set[str], workers: int,
                 seconds: float) -> dict[str, Any]:
+    from django.conf import settings
+
     ctx = multiprocessing.get_context("fork")  # params may hold Django adapters; Django connections are closed first
     queue: multiprocessing.Queue = ctx.Queue()
-    procs = [ctx.Process(target=_sql_worker, args=(dsn, statements, unique, seconds, queue)) for _ in range(workers)]
+    options = dict(settings.DATABASES["default"].get("OPTIONS", {}))
+    procs = [ctx.Process(target=_sql_worker, args=(dsn, statements, unique, seconds, queue, options))
+             for _ in range(workers)]
     for p in procs:
         p.start()
     latencies = sorted(x for _ in procs for x in queue.get(timeout=seconds + 120))

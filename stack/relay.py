@@ -45,14 +45,19 @@ def read_worker_properties(path: Path = WORKER_TEMPLATE) -> dict[str, str]:
 
 
 def check_tables(cfg: StackConfig) -> bool:
+    """The migrations the relay needs have run: its tables exist, and so does its publication (made by
+    a later migration than the tables, eventstore 0003; the connector does not create it, and
+    Debezium fails its task when it is missing)."""
     try:
         with psycopg.connect(cfg.db_dsn, connect_timeout=5) as conn:
             found = {r[0] for r in conn.execute(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename = ANY(%s)",
                 (list(REQUIRED_TABLES),))}
+            published = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = %s)",
+                                     (connector.load_definition()["config"]["publication.name"],)).fetchone()[0]
     except psycopg.OperationalError:
         return False
-    return found == set(REQUIRED_TABLES)
+    return found == set(REQUIRED_TABLES) and published
 
 
 def worker_properties(cfg: StackConfig) -> Path:
@@ -115,7 +120,8 @@ class Relay:
         postgres.wait_ready(self.cfg, timeout=120, database=self.cfg.db_name)
         postgres.check_logical_wal(self.cfg)
         wait_until(lambda: check_tables(self.cfg), timeout=wait_tables,
-                   what=f"tables {', '.join(REQUIRED_TABLES)} (run `python manage.py migrate`)", interval=1)
+                   what=f"tables {', '.join(REQUIRED_TABLES)} and the publication (run `python manage.py migrate`)",
+                   interval=1)
 
     def start_worker(self) -> None:
         log4j = jvm.log4j_config(self.cfg.connect_dir / "log4j2.properties", log_file=self.cfg.log_dir / "connect.log",

@@ -120,6 +120,6 @@ def ensure_signal_table_published() -> None:
                     "AND schemaname = 'public' AND tablename = 'debezium_signal')", [PUBLICATION, PUBLICATION])
         exists, carries = cur.fetchone()
         if not exists:
-            raise RepublishRefused(f"publication {PUBLICATION} does not exist: the relay has never run here")
+            raise RepublishRefused(f"publication {PUBLICATION} does not exist: run `python manage.py migrate`")
         if not carries:
             cur.execute(f"ALTER PUBLICATION {PUBLICATION} ADD TABLE {SIGNAL_TABLE}")

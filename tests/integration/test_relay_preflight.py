@@ -91,3 +91,24 @@ def test_a_failed_task_surfaces_its_trace() -> None:
               "tasks": [{"id": 0, "state": "FAILED", "trace": "org.postgresql.util.PSQLException: slot in use"}]}
     assert "slot in use" in connector.task_failure(status)
     assert connector.task_failure({"connector": {"state": "RUNNING"}, "tasks": [{"id": 0, "state": "RUNNING"}]}) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_relay_waits_for_its_publication_as_well_as_its_tables(pg_stack: EmbeddedStack) -> None:
+    # The publication comes from a later migration than the tables, and the connector does not
+    # create it: a relay started in between would fail its task instead of waiting.
+    import importlib
+
+    from django.db import connection
+
+    migration = importlib.import_module("orders_site.eventstore.migrations.0003_published")
+    cfg = replace(pg_stack.cfg, db_name=connection.settings_dict["NAME"])
+    assert relay.check_tables(cfg)
+    with connection.cursor() as cur:
+        cur.execute("DROP PUBLICATION orders_outbox")
+    try:
+        assert not relay.check_tables(cfg)
+    finally:
+        with connection.cursor() as cur:
+            cur.execute(migration.publication(migration.TABLES))
+    assert relay.check_tables(cfg)
