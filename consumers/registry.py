@@ -48,6 +48,10 @@ class Service:
     def handles(self, event_type: str, *,
                 when: Callable[[dict], bool] | None = None) -> Callable[[BatchHandler], BatchHandler]:
         def register(fn: BatchHandler) -> BatchHandler:
+            if self.whole_batch and any(other is not fn for other in self.handlers.values()):
+                # dispatch calls each handler once with its share of the batch: with two handlers an
+                # order's events would no longer be applied in arrival order
+                raise ValueError(f"service {self.name} takes whole batches, so it has one handler for every type")
             self.handlers[event_type] = fn
             if when is not None:
                 self.wanted[event_type] = when

@@ -194,6 +194,13 @@ def test_a_whole_batch_service_gets_each_handler_called_once_with_everything_in_
         assert calls == [[("a", 1), ("b", 1)], [("a", 2), ("b", 2)]]
 
 
+def test_a_whole_batch_service_refuses_a_second_handler() -> None:
+    service = Service(name="t", topics=[], whole_batch=True)
+    service.handles("Held")(lambda events: None)
+    with pytest.raises(ValueError, match="one handler"):
+        service.handles("Paid")(lambda events: None)
+
+
 def test_the_batch_observer_hears_what_became_of_each_message() -> None:
     def handler(uow, events):
         if any(e.aggregate_id == "bad" for e in events):
