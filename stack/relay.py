@@ -44,7 +44,7 @@ def read_worker_properties(path: Path = WORKER_TEMPLATE) -> dict[str, str]:
     return props
 
 
-def check_tables(cfg: StackConfig) -> bool:
+def check_migrated(cfg: StackConfig) -> bool:
     """The migrations the relay needs have run: its tables exist, and so does its publication (made by
     a later migration than the tables, eventstore 0003; the connector does not create it, and
     Debezium fails its task when it is missing)."""
@@ -119,7 +119,7 @@ class Relay:
                              "start it (`python -m stack broker`) or set KAFKA_BOOTSTRAP_SERVERS") from None
         postgres.wait_ready(self.cfg, timeout=120, database=self.cfg.db_name)
         postgres.check_logical_wal(self.cfg)
-        wait_until(lambda: check_tables(self.cfg), timeout=wait_tables,
+        wait_until(lambda: check_migrated(self.cfg), timeout=wait_tables,
                    what=f"tables {', '.join(REQUIRED_TABLES)} and the publication (run `python manage.py migrate`)",
                    interval=1)
 

@@ -94,7 +94,7 @@ def cancel_order(request: Request, order_id: uuid.UUID) -> Response:
     try:
         idempotency.check_key(key)
     except idempotency.KeyInvalid as err:
-        return Response({"Idempotency-Key": [str(err)]}, status=status.HTTP_400_BAD_REQUEST)
+        return idempotency.refused(err)
     try:
         # The key, the cancellation and the stored answer commit together; a crash rolls all back.
         with transaction.atomic():
@@ -105,10 +105,8 @@ def cancel_order(request: Request, order_id: uuid.UUID) -> Response:
             response = _cancel(request, order_id, body)
             idempotency.complete(claim.record_id, response.status_code, response.data)
         return response
-    except idempotency.KeyInFlight as err:
-        return Response({"detail": str(err)}, status=status.HTTP_409_CONFLICT, headers={"Retry-After": "1"})
-    except idempotency.KeyReused as err:
-        return Response({"detail": str(err)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+    except (idempotency.KeyInFlight, idempotency.KeyReused) as err:
+        return idempotency.refused(err)
 
 
 def _cancel(request: Request, order_id: uuid.UUID, body: Any) -> Response:

@@ -33,6 +33,8 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from rest_framework import status
+from rest_framework.response import Response
 
 from .models import IdempotencyRecord
 
@@ -61,6 +63,17 @@ class KeyReused(Exception):
 
 class OutsideTransaction(RuntimeError):
     """claim() was called without an enclosing transaction.atomic() block."""
+
+
+def refused(err: KeyInvalid | KeyInFlight | KeyReused) -> Response:
+    """The answer to a key this module refused, the same for every endpoint that takes one: 400 for
+    a malformed key, 409 (retry later) while its first request runs, 422 for a key used before with
+    another request."""
+    if isinstance(err, KeyInvalid):
+        return Response({"Idempotency-Key": [str(err)]}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(err, KeyInFlight):
+        return Response({"detail": str(err)}, status=status.HTTP_409_CONFLICT, headers={"Retry-After": "1"})
+    return Response({"detail": str(err)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from orders_site.eventstore.display import describe, jsonable
 from orders_site.orders.checkout import CheckoutError, created_state, price_order, record_order
 from orders_site.orders.history import fetch_state_at, fetch_timeline, parse_moment
 from orders_site.orders.models import Order
+from orders_site.orders.projection import OrderState
 from orders_site.orders.status import OrderStatus
 
 from . import docs, idempotency
@@ -153,7 +154,7 @@ class OrderListCreate(generics.ListAPIView):
             try:
                 idempotency.check_key(key)
             except idempotency.KeyInvalid as err:
-                return Response({"Idempotency-Key": [str(err)]}, status=status.HTTP_400_BAD_REQUEST)
+                return idempotency.refused(err)
         # Validate and price first: both only read, so the transaction below is as short as it can be
         # and the 201 is known before it opens (the key row is written already completed).
         try:
@@ -165,11 +166,11 @@ class OrderListCreate(generics.ListAPIView):
             return self._checkout(request, key, body, idempotency.StoredResponse(status.HTTP_400_BAD_REQUEST, errors))
         state = created_state(priced)
         return self._checkout(request, key, body, idempotency.StoredResponse(status.HTTP_201_CREATED,
-                                                                             order_body(state)), priced)
+                                                                             order_body(state)), (priced, state))
 
     def _checkout(self, request: Request, key: str | None, body: Any, answer: idempotency.StoredResponse,
-                  priced: dict[str, Any] | None = None) -> HttpResponse:
-        """Claim the key and record the order (`priced`; None for a rejected request) in one transaction,
+                  order: tuple[dict[str, Any], OrderState] | None = None) -> HttpResponse:
+        """Claim the key and record the order (priced, with its state; None for a rejected request) in one transaction,
         the response stored with them; or answer as the key's first request was answered."""
         laps = laps_of(request._request)
         laps.lap("order")
@@ -182,12 +183,10 @@ class OrderListCreate(generics.ListAPIView):
                     if claim.replay is not None:  # nothing written: the transaction commits empty
                         return json_response(claim.replay.body, claim.replay.status,
                                              {"Idempotent-Replayed": "true", **location_of(claim.replay)})
-                if priced is not None:
-                    record_order(priced, correlation_id=correlation_id_of(request))
-        except idempotency.KeyInFlight as err:
-            return Response({"detail": str(err)}, status=status.HTTP_409_CONFLICT, headers={"Retry-After": "1"})
-        except idempotency.KeyReused as err:
-            return Response({"detail": str(err)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+                if order is not None:
+                    record_order(order[0], correlation_id=correlation_id_of(request), state=order[1])
+        except (idempotency.KeyInFlight, idempotency.KeyReused) as err:
+            return idempotency.refused(err)
         laps.lap("order")
         response = json_response(answer.body, answer.status, location_of(answer))
         laps.lap("response")

@@ -111,14 +111,16 @@ def created_state(record: dict[str, Any]) -> projection.OrderState:
     return projection.apply(None, "OrderCreated", record, sequence=1, occurred_at=record["created_at"])
 
 
-def record_order(record: dict[str, Any], *, correlation_id: uuid.UUID | None = None) -> projection.OrderState:
+def record_order(record: dict[str, Any], *, correlation_id: uuid.UUID | None = None,
+                 state: projection.OrderState | None = None) -> projection.OrderState:
     """Append OrderCreated for a priced order and write its rows: one event, one projection write.
 
     Opens its own transaction, or joins the caller's without a savepoint (an error here fails the
     caller's transaction too, which is what its caller wants: the API claims its Idempotency-Key
-    and stores the response in the same transaction).
+    and stores the response in the same transaction). `state`: created_state(record), when the
+    caller has it already.
     """
-    state = created_state(record)
+    state = state or created_state(record)
     with transaction.atomic(savepoint=False):
         record_event_row("OrderCreated", record["order_id"], record, sequence=1,
                          correlation_id=correlation_id or uuid.uuid4(), occurred_at=record["created_at"])

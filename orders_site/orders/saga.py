@@ -45,7 +45,8 @@ def apply_results(results: list[Result]) -> dict[uuid.UUID, list[OrderStatus]]:
     changes, and a plain FOR UPDATE also conflicts with the FOR KEY SHARE lock PostgreSQL takes on the
     order when another service commits a row that references it (a payment, delivery, notification):
     measured, those waits closed cycles with this lock, each a deadlock found only after
-    deadlock_timeout (1 s) that stalled two consumers (docs/benchmarks.md, "Saga"). Returns the statuses applied per order. A result that is stale or contradicts the
+    deadlock_timeout (1 s) that stalled two consumers (docs/benchmarks.md, "Saga").
+    Returns the statuses applied per order. A result that is stale or contradicts the
     order's state (e.g. paid after a cancellation, which the payment service refunds) is logged and
     refused, never a crash. Raises Order.DoesNotExist for an unknown order (nothing is written).
     """

@@ -103,12 +103,12 @@ def test_the_relay_waits_for_its_publication_as_well_as_its_tables(pg_stack: Emb
 
     migration = importlib.import_module("orders_site.eventstore.migrations.0003_published")
     cfg = replace(pg_stack.cfg, db_name=connection.settings_dict["NAME"])
-    assert relay.check_tables(cfg)
+    assert relay.check_migrated(cfg)
     with connection.cursor() as cur:
         cur.execute("DROP PUBLICATION orders_outbox")
     try:
-        assert not relay.check_tables(cfg)
+        assert not relay.check_migrated(cfg)
     finally:
         with connection.cursor() as cur:
             cur.execute(migration.publication(migration.TABLES))
-    assert relay.check_tables(cfg)
+    assert relay.check_migrated(cfg)
