@@ -14,6 +14,11 @@ class RuntimeConfig:
     # load it is one message and costs no waiting.
     batch_max: int = 500
     poll_timeout: float = 0.5
+    # After a batch's first message, how long to keep collecting more before applying it (0: take only
+    # what has already arrived). A batch's transaction, inbox claim, statements and commit cost about
+    # as much as several of its events, so a short window buys fuller batches with a bounded wait per
+    # hop (docs/benchmarks.md, "Saga, third pass").
+    batch_wait: float = 0.0
     max_attempts: int = 5  # failures of one event, alone in its batch, before it is dead-lettered
     retry_backoff_max: float = 5.0
     # How long the broker may hold a fetch to gather `fetch_min_bytes` (librdkafka's defaults: 500 ms,
@@ -41,6 +46,7 @@ class RuntimeConfig:
             group_prefix=env("CONSUMER_GROUP_PREFIX") or "orders",
             batch_max=int(env("CONSUMER_BATCH_MAX") or 500),
             poll_timeout=float(env("CONSUMER_POLL_TIMEOUT") or 0.5),
+            batch_wait=float(env("CONSUMER_BATCH_WAIT_MS") or 0) / 1000,
             max_attempts=int(env("CONSUMER_MAX_ATTEMPTS") or 5),
             commit_interval_ms=int(env("CONSUMER_COMMIT_INTERVAL_MS") or 1000),
             fetch_wait_ms=int(env("CONSUMER_FETCH_WAIT_MS") or 500),

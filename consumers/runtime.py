@@ -148,15 +148,16 @@ class Runtime:
             log.info("consumer %s stopped: %s", self.service.name, self.stats)
 
     def poll_batch(self) -> list[Any]:
-        """Wait up to poll_timeout for a message, then take whatever else has arrived, without
-        waiting: a lone message costs no extra latency, a backlog comes in large batches. Only
-        poll() is used (not consume()): rebalances are served by the same call as messages."""
+        """Wait up to poll_timeout for a message, then collect more for up to cfg.batch_wait (without
+        waiting when it is 0): a backlog comes in large batches, and a lone message waits at most the
+        window. Only poll() is used: the unit tests' fake consumer implements it alone."""
         first = self.consumer.poll(self.cfg.poll_timeout)
         if first is None:
             return []
         batch = [first]
+        deadline = time.monotonic() + self.cfg.batch_wait
         while len(batch) < self.cfg.batch_max:
-            msg = self.consumer.poll(0)
+            msg = self.consumer.poll(max(0.0, deadline - time.monotonic()))
             if msg is None:
                 break
             batch.append(msg)

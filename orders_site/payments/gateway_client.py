@@ -2,11 +2,12 @@
 connection lost) is a result of its own, never an exception and never mistaken for a failure."""
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -15,6 +16,10 @@ from orders_site.observability.logs import get_logger
 log = get_logger("payments.gateway")
 
 Outcome = Literal["captured", "declined", "unknown", "not_found"]
+# A kept-alive connection idle for longer than this is closed rather than reused: a server may have
+# dropped it meanwhile, and a request written into a dropped connection fails with an unknown outcome
+# (the payment goes IN_DOUBT until the reconciler asks). Servers keep idle connections for longer.
+IDLE_REUSE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -32,9 +37,18 @@ class RefundResult:
 
 
 class GatewayClient:
+    """Calls the gateway over kept-alive HTTP/1.1 connections, one per calling thread (the payment
+    service calls from a pool of threads): a new TCP connection per call cost the consumer and the
+    simulator more CPU than the call itself (docs/benchmarks.md, "Saga, third pass")."""
+
     def __init__(self, base_url: str | None = None, timeout: float | None = None) -> None:
         self.base_url = (base_url or os.environ.get("GATEWAY_URL", "http://127.0.0.1:8090")).rstrip("/")
         self.timeout = timeout if timeout is not None else float(os.environ.get("GATEWAY_TIMEOUT", "2.0"))
+        url = urllib.parse.urlsplit(self.base_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"gateway URL must be http(s)://host[:port][/path], not {self.base_url!r}")
+        self._https, self._host, self._port, self._prefix = url.scheme == "https", url.hostname, url.port, url.path
+        self._local = threading.local()
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int | None, Any, str]:
         """One HTTP call, and one `gateway_call` log line (the consumer's correlation context adds
@@ -47,20 +61,45 @@ class GatewayClient:
                  error=detail or None, duration_ms=round((time.perf_counter() - started) * 1000, 1), **extra)
         return status, answer, detail
 
+    def _connection(self) -> http.client.HTTPConnection:
+        """This thread's connection: kept from its last call unless idle too long (IDLE_REUSE_SECONDS)."""
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is not None and time.monotonic() - self._local.used > IDLE_REUSE_SECONDS:
+            conn.close()
+            conn = None
+        if conn is None:
+            kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            conn = self._local.conn = kind(self._host, self._port, timeout=self.timeout)
+        return conn
+
+    def _drop_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
     def _send(self, method: str, path: str, body: dict[str, Any] | None) -> tuple[int | None, Any, str]:
+        # No retry on a failed call, not even on a reused connection: a charge whose response was
+        # lost may have been made, so the answer is "unknown" and the reconciler asks by key.
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.base_url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"} if data is not None else {}
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.status, json.loads(response.read() or b"null"), ""
-        except urllib.error.HTTPError as err:
-            try:
-                return err.code, json.loads(err.read() or b"null"), ""
-            except ValueError:
-                return err.code, None, "unreadable body"
-        except (OSError, ValueError) as err:  # timeout, refused, reset, lost response, garbage
+            conn = self._connection()
+            conn.request(method, self._prefix + path, body=data, headers=headers)
+            response = conn.getresponse()
+            status, raw = response.status, response.read()
+            if response.will_close:
+                self._drop_connection()
+        except (OSError, http.client.HTTPException) as err:  # timeout, refused, reset, lost response
+            self._drop_connection()  # its state is unknown; a late answer must not meet the next call
             return None, None, f"{type(err).__name__}: {err}"
+        finally:
+            self._local.used = time.monotonic()
+        try:
+            return status, json.loads(raw or b"null"), ""
+        except ValueError as err:
+            # A garbled success is an unknown outcome; a garbled refusal is still a refusal.
+            return (None, None, f"ValueError: {err}") if 200 <= status < 300 else (status, None, "unreadable body")
 
     @staticmethod
     def _charge_result(status: int | None, body: Any, detail: str) -> ChargeResult:
@@ -81,7 +120,7 @@ class GatewayClient:
 
     def lookup(self, key: str) -> ChargeResult:
         """What happened to the charge made with `key` (not_found: it never reached the gateway)."""
-        status, body, detail = self._call("GET", f"/v1/charges?idempotency_key={urllib.request.quote(key)}")
+        status, body, detail = self._call("GET", f"/v1/charges?idempotency_key={urllib.parse.quote(key)}")
         return self._charge_result(status, body, detail)
 
     def refund(self, transaction_id: str, reason: str) -> RefundResult:

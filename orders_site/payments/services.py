@@ -13,6 +13,7 @@ Only one attempt per order exists, so an order can never be captured twice (also
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -63,6 +64,19 @@ def start_payments(starts: list[Start]) -> list[uuid.UUID]:
     return [waiting[i] for i in payable if i in waiting]
 
 
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(concurrency: int) -> ThreadPoolExecutor:
+    """A pool kept for the life of the process: its threads keep their gateway connections alive
+    between batches (GatewayClient), and a pool per batch cost thread starts on every batch."""
+    with _pools_lock:
+        if concurrency not in _pools:
+            _pools[concurrency] = ThreadPoolExecutor(concurrency, thread_name_prefix="gateway")
+        return _pools[concurrency]
+
+
 def charge_all(payment_ids: list[uuid.UUID], client: GatewayClient, *, concurrency: int = 8) -> None:
     """Call the gateway for recorded attempts, up to `concurrency` at once, then settle them all in
     one transaction and refund what can no longer be paid. Must not run inside a transaction: no
@@ -81,8 +95,7 @@ def charge_all(payment_ids: list[uuid.UUID], client: GatewayClient, *, concurren
     if len(payments) == 1:
         results = [call(payments[0])]
     else:
-        with ThreadPoolExecutor(min(concurrency, len(payments)), thread_name_prefix="gateway") as pool:
-            results = list(pool.map(call, payments))
+        results = list(_pool(concurrency).map(call, payments))
     settle_all(results)
     refund_unpayable([p.pk for p in payments], client)
 

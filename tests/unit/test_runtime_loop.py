@@ -243,3 +243,31 @@ def test_poison_found_by_a_handler_is_dead_lettered_at_once_as_poison() -> None:
     assert uow.applied == ["a#1"] and rt.stats.retries == 0
     [parked] = producer.produced
     assert parked["key"] == b"bad" and parked["headers"]["dlq.reason"] == b"poison"
+
+
+class TimedConsumer(FakeConsumer):
+    """Records the timeout of every poll; each message 'arrives' after `gap` seconds of fake time."""
+
+    def __init__(self, messages: list, gap: float) -> None:
+        super().__init__(queue=list(messages))
+        self.gap, self.timeouts, self.now = gap, [], 0.0
+
+    def poll(self, timeout: float):
+        self.timeouts.append(round(timeout, 3))
+        if not self.queue or self.gap > timeout:
+            self.now += timeout
+            return None
+        self.now += self.gap
+        return self.queue.pop(0)
+
+
+@pytest.mark.parametrize(("wait", "gap", "taken"), [(0.0, 0.0, 5), (0.0, 0.01, 1), (0.05, 0.01, 5), (0.025, 0.01, 3)])
+def test_a_batch_collects_for_at_most_the_batch_window(monkeypatch, wait: float, gap: float, taken: int) -> None:
+    consumer = TimedConsumer([message("a", n, offset=n) for n in range(1, 8)], gap)
+    monkeypatch.setattr("consumers.runtime.time.monotonic", lambda: consumer.now)
+    cfg = RuntimeConfig(bootstrap="unused", batch_max=5, batch_wait=wait)
+    rt = Runtime(Service(name="test", topics=["shop.stock.events"]), cfg, consumer, FakeProducer())
+    batch = rt.poll_batch()
+    assert len(batch) == taken  # capped by batch_max, or by what arrived within the window
+    assert consumer.timeouts[0] == cfg.poll_timeout  # the first message is waited for as long as ever
+    assert all(t <= wait for t in consumer.timeouts[1:])  # the rest never wait past the window
