@@ -17,11 +17,22 @@ from gateway.ledger import Ledger
 from orders_site.payments.gateway_client import GatewayClient
 
 
+class CountingServer(ThreadingHTTPServer):
+    """Counts the TCP connections it accepted."""
+
+    connections = 0
+
+    def process_request(self, request, client_address) -> None:  # noqa: ANN001 - socketserver's signature
+        type(self).connections += 1
+        super().process_request(request, client_address)
+
+
 @pytest.fixture
 def gateway_url(tmp_path: Path) -> Iterator[str]:
     Handler.ledger = Ledger(tmp_path / "ledger.sqlite3")
     Handler.faults = FaultPlan(hang_ms=1500)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    CountingServer.connections = 0
+    server = CountingServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -52,6 +63,27 @@ def test_faults_map_to_outcomes_and_lookup_resolves_doubt(gateway_url: str, faul
     assert charge(client, "k2", customer="9").outcome == outcome
     looked_up = client.lookup("k2").outcome
     assert looked_up == ("captured" if charged else "declined" if fault == "decline" else "not_found")
+
+
+def test_calls_share_one_kept_alive_connection_until_a_call_fails(gateway_url: str) -> None:
+    client = GatewayClient(gateway_url, timeout=0.5)
+    for n in range(5):
+        assert charge(client, f"ka{n}").outcome == "captured"
+    assert CountingServer.connections == 1
+    Handler.faults.per_customer["9"] = ["hang"]
+    assert charge(client, "ka-hung", customer="9").outcome == "unknown"
+    # The hung call's late answer must not be read as the next call's: that one gets a new connection.
+    after = charge(client, "ka-next")
+    assert after.outcome == "captured" and after.transaction_id == client.lookup("ka-next").transaction_id
+    assert CountingServer.connections == 2
+
+
+def test_an_idle_connection_is_not_reused(gateway_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = GatewayClient(gateway_url, timeout=1)
+    charge(client, "idle1")
+    monkeypatch.setattr("orders_site.payments.gateway_client.IDLE_REUSE_SECONDS", 0.0)
+    charge(client, "idle2")
+    assert CountingServer.connections == 2
 
 
 def test_refund_is_idempotent(gateway_url: str) -> None:
