@@ -12,10 +12,10 @@ def claim(consumer: str, event_ids: list[uuid.UUID]) -> set[uuid.UUID]:
     a claim exists exactly when its effect does."""
     if not event_ids:
         return set()
-    with connection.cursor() as cur:
+    with connection.cursor() as cur:  # %b: the array in binary, as in eventstore.store.append_events
         cur.execute(
             "INSERT INTO processed_event (consumer, event_id, processed_at)"
-            " SELECT %s, e, now() FROM unnest(%s::uuid[]) AS e"
+            " SELECT %s, e, now() FROM unnest(%b::uuid[]) AS e"
             " ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id",
             [consumer, list(dict.fromkeys(event_ids))])
         return {row[0] for row in cur.fetchall()}

@@ -57,7 +57,7 @@ def _lock_stocks(skus: set[str]) -> dict[str, _Stock]:
     """Lock the stock rows of `skus` (primary-key order) and read them."""
     with connection.cursor() as cur:
         cur.execute("SELECT p.sku, s.product_id, s.on_hand, s.reserved FROM stocks s"
-                    " JOIN products p ON p.id = s.product_id WHERE p.sku = ANY(%s)"
+                    " JOIN products p ON p.id = s.product_id WHERE p.sku = ANY(%b::text[])"
                     " ORDER BY s.product_id FOR UPDATE OF s", [sorted(skus)])
         return {sku: _Stock(pid, on_hand, reserved) for sku, pid, on_hand, reserved in cur.fetchall()}
 
@@ -69,7 +69,7 @@ def _write_stock_changes(stocks: dict[str, _Stock]) -> None:
     with connection.cursor() as cur:
         cur.execute("UPDATE stocks SET on_hand = stocks.on_hand + v.on_hand, reserved = stocks.reserved + v.reserved,"
                     " sold = stocks.sold + v.sold"
-                    " FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::int[]) AS v(id, on_hand, reserved, sold)"
+                    " FROM unnest(%b::bigint[], %b::int[], %b::int[], %b::int[]) AS v(id, on_hand, reserved, sold)"
                     " WHERE stocks.product_id = v.id",
                     [[s.product_id for s in changed], [s.delta["on_hand"] for s in changed],
                      [s.delta["reserved"] for s in changed], [s.delta["sold"] for s in changed]])
@@ -152,7 +152,7 @@ def _move(moves: list[Move], target: str) -> set[uuid.UUID]:
     _write_stock_changes(stocks)
     moved = sorted({m.order_id for m, _, _ in todo})
     with connection.cursor() as cur:
-        cur.execute("UPDATE stock_reservations SET status = %s, updated_at = now() WHERE order_id = ANY(%s)",
+        cur.execute("UPDATE stock_reservations SET status = %s, updated_at = now() WHERE order_id = ANY(%b::uuid[])",
                     [target, moved])
     append_events(events)
     return set(moved)

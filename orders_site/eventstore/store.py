@@ -102,6 +102,8 @@ def append_events(events: list[NewEvent]) -> None:
         # One round trip: an event without a sequence takes its aggregate's highest stored one plus
         # its rank among this list's events of that aggregate. Positions are handed out in list order
         # (the relay publishes in position order).
+        # The arrays go in binary (%b): psycopg builds a text array element by element in Python,
+        # which cost ~50 us per event here, 5x the binary form (docs/benchmarks.md, "Saga, third pass").
         cur.execute(
             "INSERT INTO event_store (event_id, aggregate_type, aggregate_id, sequence, event_type,"
             " schema_fingerprint, occurred_at, correlation_id, causation_id, payload, published)"
@@ -110,8 +112,8 @@ def append_events(events: list[NewEvent]) -> None:
             "    WHERE s.aggregate_type = u.agg_type AND s.aggregate_id = u.agg_id), 0)"
             "   + count(*) FILTER (WHERE u.seq IS NULL) OVER (PARTITION BY u.agg_type, u.agg_id ORDER BY u.n)),"
             "  u.event_type, u.fingerprint, u.occurred_at, u.correlation_id, u.causation_id, u.payload, u.published"
-            " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::int[], %s::text[], %s::text[],"
-            "  %s::timestamptz[], %s::uuid[], %s::uuid[], %s::bytea[], %s::boolean[]) WITH ORDINALITY"
+            " FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::int[], %b::text[], %b::text[],"
+            "  %b::timestamptz[], %b::uuid[], %b::uuid[], %b::bytea[], %b::boolean[]) WITH ORDINALITY"
             "  AS u(event_id, agg_type, agg_id, seq, event_type, fingerprint, occurred_at, correlation_id,"
             "   causation_id, payload, published, n)"
             " ORDER BY u.n",

@@ -145,7 +145,7 @@ def update_many(states: list[OrderState]) -> None:
         cur.execute(
             "UPDATE orders SET status = v.status, status_reason = v.reason, version = v.version,"
             " updated_at = v.updated_at"
-            " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::int[], %s::timestamptz[])"
+            " FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::int[], %b::timestamptz[])"
             "  AS v(id, status, reason, version, updated_at) WHERE orders.id = v.id",
             [[s.order_id for s in states], [s.status.value for s in states], [s.status_reason for s in states],
              [s.version for s in states], [s.updated_at for s in states]])

@@ -150,7 +150,7 @@ def _write_outcomes(payments: list[Payment]) -> None:
         cur.execute(
             "UPDATE payments SET status = v.status, gateway_transaction_id = v.txn, decline_code = v.code,"
             " failure_reason = v.reason, updated_at = v.at"
-            " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])"
+            " FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[])"
             "  AS v(id, status, txn, code, reason, at) WHERE payments.id = v.id",
             [[p.pk for p in payments], [p.status for p in payments], [p.gateway_transaction_id for p in payments],
              [p.decline_code for p in payments], [p.failure_reason for p in payments],
