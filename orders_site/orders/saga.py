@@ -51,8 +51,7 @@ def apply_results(results: list[Result]) -> dict[uuid.UUID, list[OrderStatus]]:
     refused, never a crash. Raises Order.DoesNotExist for an unknown order (nothing is written).
     """
     ids = sorted({r.order_id for r in results})
-    states = {o.pk: projection.state_of(o)
-              for o in Order.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")}
+    states = projection.lock_states(ids)
     missing = [i for i in ids if i not in states]
     if missing:
         raise Order.DoesNotExist(f"unknown order(s): {', '.join(map(str, missing))}")
