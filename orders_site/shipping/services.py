@@ -4,6 +4,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from django.db import connection
+
 from orders_site.eventstore.cause import Cause
 from orders_site.eventstore.store import append_events, new_caused_event
 from orders_site.orders.models import Order
@@ -21,33 +23,44 @@ class Preparation:
     cause: Cause
 
 
-def prepare_deliveries(preparations: list[Preparation]) -> list[Delivery]:
+def prepare_deliveries(preparations: list[Preparation]) -> list[uuid.UUID]:
     """Create the delivery of each paid order -> DeliveryPrepared. Requires: a transaction.
 
     Locks the orders (primary-key order) so a cancellation cannot slip in between the check and
     the insert. Skips (no delivery, no event) an order cancelled or refunded meanwhile and one that
-    has its delivery already; returns the deliveries created.
+    has its delivery already; returns the ids of the deliveries created.
+    Plain SQL, one statement to read and one to write: with the ORM (three queries and a model per
+    delivery) this was half of the consumer's CPU (docs/benchmarks.md, "Saga, third pass").
     """
     ids = sorted({p.order_id for p in preparations})
-    status = dict(Order.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")  # see saga.apply_results
-                  .values_list("pk", "status"))
-    refunded = set(Payment.objects.filter(order_id__in=ids, status=Payment.Status.REFUNDED)
-                   .values_list("order_id", flat=True))
-    done = set(Delivery.objects.filter(order_id__in=ids).values_list("order_id", flat=True))
-    created: list[Delivery] = []
+    with connection.cursor() as cur:
+        cur.execute(  # the lock as in saga.apply_results
+            f"SELECT o.id, o.status = %s OR EXISTS (SELECT 1 FROM {Payment._meta.db_table} p"
+            f"  WHERE p.order_id = o.id AND p.status = %s),"
+            f" EXISTS (SELECT 1 FROM {Delivery._meta.db_table} d WHERE d.order_id = o.id)"
+            f" FROM {Order._meta.db_table} o WHERE o.id = ANY(%b::uuid[]) ORDER BY o.id FOR NO KEY UPDATE OF o",
+            [OrderStatus.CANCELLED.value, Payment.Status.REFUNDED.value, ids])
+        found = {order_id: (void, done) for order_id, void, done in cur.fetchall()}
+    created: list[tuple[uuid.UUID, uuid.UUID]] = []  # (delivery, order)
     events = []
+    status = Delivery.Status.PREPARING.value
     for preparation in preparations:
         order_id = preparation.order_id
-        if order_id not in status:
+        if order_id not in found:
             raise Order.DoesNotExist(f"unknown order {order_id}")
-        if status[order_id] == OrderStatus.CANCELLED or order_id in refunded or order_id in done:
+        void, done = found[order_id]
+        if void or done:
             continue
-        done.add(order_id)
-        delivery = Delivery(order_id=order_id)
-        created.append(delivery)
+        found[order_id] = (void, True)
+        delivery_id = uuid.uuid4()
+        created.append((delivery_id, order_id))
         events.append(new_caused_event("DeliveryPrepared", str(order_id), {
-            "order_id": str(order_id), "delivery_id": str(delivery.pk), "status": delivery.status},
-            preparation.cause))
-    Delivery.objects.bulk_create(created)
+            "order_id": str(order_id), "delivery_id": str(delivery_id), "status": status}, preparation.cause))
+    if created:
+        with connection.cursor() as cur:
+            cur.execute(f"INSERT INTO {Delivery._meta.db_table} (id, order_id, status, carrier, tracking_number,"
+                        " created_at) SELECT d.id, d.order_id, %s, '', '', now()"
+                        " FROM unnest(%b::uuid[], %b::uuid[]) AS d(id, order_id)",
+                        [status, [d for d, _ in created], [o for _, o in created]])
     append_events(events)
-    return created
+    return [d for d, _ in created]
