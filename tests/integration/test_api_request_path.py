@@ -1,4 +1,5 @@
-"""The checkout as a plain Django view (orders_site/api/checkout.py): DRF's answers without DRF."""
+"""The API's request path (orders_site/api/routing.py, checkout.py): a token request under /api/ runs the
+short middleware chain and a plain checkout view, with DRF's answers; a session keeps the full chain."""
 from __future__ import annotations
 
 import json
@@ -22,6 +23,22 @@ def token_client(db, username: str = "carol", **fields: object) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     return client
+
+
+def test_a_token_checkout_runs_the_api_chain_and_the_admin_the_full_one(db) -> None:
+    # when a token client places an order and a staff user opens the admin
+    response = post(token_client(db), GOOD)
+    boss = Client()
+    boss.force_login(get_user_model().objects.create_superuser("boss", "boss@example.com", "pw-boss-123"))
+    page = boss.get("/admin/")
+    # then both carry SecurityMiddleware's headers and a length (CommonMiddleware), and only the admin
+    # page the browser-only ones: a session's Vary: Cookie and X-Frame-Options
+    assert response.status_code == 201 and page.status_code == 200
+    for answer in (response, page):
+        assert answer["X-Content-Type-Options"] == "nosniff" and answer.has_header("Content-Length")
+    assert page["X-Frame-Options"] == "DENY" and "Cookie" in page["Vary"]
+    assert not response.has_header("X-Frame-Options") and not response.has_header("Vary")
+    assert not response.cookies
 
 
 @pytest.mark.parametrize(("header", "detail"), [
