@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.authentication import SessionAuthentication
 
+from orders_site.observability import correlation
 from orders_site.orders.checkout import CheckoutError, created_state, price_order, record_order
 from orders_site.orders.projection import OrderState
 
@@ -83,7 +84,8 @@ def checkout(request: HttpRequest, user_id: int) -> HttpResponse:
         return error_response(exc)
     except RequestDataTooBig:  # past Django's own limit, without a Content-Length (errors.exception_handler)
         return json_response({"detail": "the request body is too large"}, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-    key = request.headers.get("Idempotency-Key")
+    # Headers from META, not request.headers: building that walks all of META (~30 us a request).
+    key = request.META.get("HTTP_IDEMPOTENCY_KEY")
     if key is not None:
         try:
             idempotency.check_key(key)
@@ -145,7 +147,7 @@ def nest_errors(errors: dict[str, list[str]]) -> dict[str, Any]:
 
 def correlation_id_of(request: HttpRequest) -> uuid.UUID:
     try:
-        return uuid.UUID(request.headers.get("X-Correlation-ID", ""))
+        return uuid.UUID(request.META.get(correlation.META_KEY, ""))  # the id the observability middleware accepted
     except ValueError:
         return uuid.uuid4()
 
