@@ -32,11 +32,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework import status
-from rest_framework.response import Response
 
 from .models import IdempotencyRecord
+from .responses import json_response
 
 MAX_KEY_LENGTH = 255
 
@@ -65,15 +66,15 @@ class OutsideTransaction(RuntimeError):
     """claim() was called without an enclosing transaction.atomic() block."""
 
 
-def refused(err: KeyInvalid | KeyInFlight | KeyReused) -> Response:
+def refused(err: KeyInvalid | KeyInFlight | KeyReused) -> HttpResponse:
     """The answer to a key this module refused, the same for every endpoint that takes one: 400 for
     a malformed key, 409 (retry later) while its first request runs, 422 for a key used before with
-    another request."""
+    another request. Plain JSON: the checkout view is not a DRF view (a DRF view may return it too)."""
     if isinstance(err, KeyInvalid):
-        return Response({"Idempotency-Key": [str(err)]}, status=status.HTTP_400_BAD_REQUEST)
+        return json_response({"Idempotency-Key": [str(err)]}, status.HTTP_400_BAD_REQUEST)
     if isinstance(err, KeyInFlight):
-        return Response({"detail": str(err)}, status=status.HTTP_409_CONFLICT, headers={"Retry-After": "1"})
-    return Response({"detail": str(err)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        return json_response({"detail": str(err)}, status.HTTP_409_CONFLICT, {"Retry-After": "1"})
+    return json_response({"detail": str(err)}, status.HTTP_422_UNPROCESSABLE_ENTITY)
 
 
 @dataclass(frozen=True)

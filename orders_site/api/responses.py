@@ -1,11 +1,21 @@
-"""Response bodies built from an order's state, without a query or a serializer instance: the
-checkout's 201 (the same JSON OrderSerializer gives for the stored rows; a test holds them equal)."""
+"""JSON responses without DRF's renderer machinery, and the checkout's 201 body built from an order's
+state without a query or a serializer instance (the same JSON OrderSerializer gives for the stored
+rows; a test holds them equal)."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Any
 
+from django.http import HttpResponse
+
 from orders_site.orders.projection import OrderState
+
+
+def json_response(body: Any, status_code: int, headers: dict[str, str] | None = None) -> HttpResponse:
+    """`body` (plain JSON types) as DRF's JSONRenderer writes it: compact, UTF-8, application/json."""
+    return HttpResponse(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status=status_code,
+                        content_type="application/json", headers=headers)
 
 
 def iso(moment: datetime) -> str:

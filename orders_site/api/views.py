@@ -1,17 +1,15 @@
 """The checkout API. Views translate HTTP to service calls and back; they never write models.
 
-POST /api/orders/ is the hot path (docs/benchmarks.md, "Checkout API"): its body is read and checked
-by hand (body.py, checkout_input.py), its response built from the order's state without a query
-(responses.py), and each layer is timed (timing.py).
+POST /api/orders/, the hot path, is a plain Django view (checkout.py): urls.py routes it there by
+method, and the GETs of the same path here (the order list times its framework and auth layers,
+timing.py, as the checkout does).
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import uuid
 from typing import Any
 
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -28,58 +26,19 @@ from rest_framework.views import APIView
 
 from orders_site.catalog.models import Product
 from orders_site.eventstore.display import describe, jsonable
-from orders_site.orders.checkout import CheckoutError, created_state, price_order, record_order
 from orders_site.orders.history import fetch_state_at, fetch_timeline, parse_moment
 from orders_site.orders.models import Order
-from orders_site.orders.projection import OrderState
 from orders_site.orders.status import OrderStatus
 
-from . import docs, idempotency
-from .body import read_json
-from .checkout_input import InvalidCheckout, parse_checkout
-from .responses import order_body
+from . import checkout, docs
 from .serializers import OrderDetailSerializer, OrderSerializer, OrderStateSerializer, ProductSerializer
 from .timing import laps_of
-
-
-def nest_errors(errors: dict[str, list[str]]) -> dict[str, Any]:
-    """place_order's flat 'items[1].sku' keys, in the nested shape DRF serializers produce."""
-    nested: dict[str, Any] = {}
-    for path, messages in errors.items():
-        if path.startswith("items[") and "]." in path:
-            index, field = path[len("items["):].split("].", 1)
-            items = nested.setdefault("items", [])
-            while len(items) <= int(index):
-                items.append({})
-            items[int(index)].setdefault(field, []).extend(messages)
-        else:
-            nested.setdefault(path, []).extend(messages)
-    return nested
 
 
 def visible_orders(request: Request) -> QuerySet[Order]:
     """Staff see every order; customers their own (others' are 404, not 403: no existence leak)."""
     orders = Order.objects.all()
     return orders if request.user.is_staff else orders.filter(customer=request.user)
-
-
-def correlation_id_of(request: Request) -> uuid.UUID:
-    try:
-        return uuid.UUID(request.headers.get("X-Correlation-ID", ""))
-    except ValueError:
-        return uuid.uuid4()
-
-
-def json_response(body: Any, status_code: int, headers: dict[str, str] | None = None) -> HttpResponse:
-    """A JSON response without DRF's renderer machinery (the body is plain JSON types already)."""
-    return HttpResponse(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status=status_code,
-                        content_type="application/json", headers=headers)
-
-
-def location_of(answer: idempotency.StoredResponse) -> dict[str, str]:
-    """The created order's URL for a 201 (a 400's body may have an "id" key too: the unknown field's)."""
-    created = answer.status == status.HTTP_201_CREATED and isinstance(answer.body, dict) and "id" in answer.body
-    return {"Location": f"/api/orders/{answer.body['id']}/"} if created else {}
 
 
 class ApiRoot(APIView):
@@ -146,51 +105,9 @@ class OrderListCreate(generics.ListAPIView):
 
     @extend_schema(**docs.PLACE_ORDER)
     def post(self, request: Request) -> HttpResponse:
-        """Place an order: status ORDERED; stock, payment and delivery follow asynchronously."""
-        laps = laps_of(request._request)
-        body = read_json(request._request)  # 400 / 413 / 415 before the key is looked at
-        key = request.headers.get("Idempotency-Key")
-        if key is not None:
-            try:
-                idempotency.check_key(key)
-            except idempotency.KeyInvalid as err:
-                return idempotency.refused(err)
-        # Validate and price first: both only read, so the transaction below is as short as it can be
-        # and the 201 is known before it opens (the key row is written already completed).
-        try:
-            checkout = parse_checkout(body)
-            laps.lap("validation")
-            priced = price_order(request.user.pk, checkout)
-        except (InvalidCheckout, CheckoutError) as err:
-            errors = err.errors if isinstance(err, InvalidCheckout) else nest_errors(err.errors)
-            return self._checkout(request, key, body, idempotency.StoredResponse(status.HTTP_400_BAD_REQUEST, errors))
-        state = created_state(priced)
-        return self._checkout(request, key, body, idempotency.StoredResponse(status.HTTP_201_CREATED,
-                                                                             order_body(state)), (priced, state))
-
-    def _checkout(self, request: Request, key: str | None, body: Any, answer: idempotency.StoredResponse,
-                  order: tuple[dict[str, Any], OrderState] | None = None) -> HttpResponse:
-        """Claim the key and record the order (priced, with its state; None for a rejected request) in one transaction,
-        the response stored with them; or answer as the key's first request was answered."""
-        laps = laps_of(request._request)
-        laps.lap("order")
-        try:
-            with transaction.atomic():  # the key, the order, its event and the stored response commit together
-                if key is not None:
-                    claim = idempotency.claim(request.user.pk, key,
-                                              idempotency.fingerprint(request.method, request.path, body), answer)
-                    laps.lap("idempotency")
-                    if claim.replay is not None:  # nothing written: the transaction commits empty
-                        return json_response(claim.replay.body, claim.replay.status,
-                                             {"Idempotent-Replayed": "true", **location_of(claim.replay)})
-                if order is not None:
-                    record_order(order[0], correlation_id=correlation_id_of(request), state=order[1])
-        except (idempotency.KeyInFlight, idempotency.KeyReused) as err:
-            return idempotency.refused(err)
-        laps.lap("order")
-        response = json_response(answer.body, answer.status, location_of(answer))
-        laps.lap("response")
-        return response
+        """Place an order (what the schema says of POST). urls.py sends a POST to checkout.place_order
+        before DRF sees it; dispatched here all the same, it answers the same, DRF having authenticated."""
+        return checkout.checkout(request._request, request.user.pk)
 
 
 class OrderDetail(APIView):

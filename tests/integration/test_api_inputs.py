@@ -99,7 +99,7 @@ def test_a_server_error_under_api_is_json(alice: APIClient, monkeypatch: pytest.
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("orders_site.api.views.price_order", broken)
+    monkeypatch.setattr("orders_site.api.checkout.price_order", broken)
     alice.raise_request_exception = False
     response = post(alice, GOOD, **{"Idempotency-Key": "k-500"})
     assert response.status_code == 500 and response.json() == {"detail": "A server error occurred."}

@@ -195,10 +195,10 @@ def test_a_keyed_checkout_is_one_transaction_and_one_commit(alice: APIClient) ->
 def test_a_retry_while_the_first_holds_its_transaction_is_409_then_replayed(
         alice: APIClient, monkeypatch: pytest.MonkeyPatch) -> None:
     # given a first request stopped inside its transaction, after its key statement, before its order
-    from orders_site.api import views
+    from orders_site.api import checkout
 
     inside, go_on = threading.Event(), threading.Event()
-    record_order, calls = views.record_order, []
+    record_order, calls = checkout.record_order, []
 
     def held(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - stands in for record_order
         calls.append(1)
@@ -207,7 +207,7 @@ def test_a_retry_while_the_first_holds_its_transaction_is_409_then_replayed(
             go_on.wait(10)
         return record_order(*args, **kwargs)
 
-    monkeypatch.setattr(views, "record_order", held)
+    monkeypatch.setattr(checkout, "record_order", held)
     first: list = []
 
     def fire() -> None:
