@@ -44,6 +44,10 @@ class Handler(BaseHTTPRequestHandler):
     ledger: Ledger
     faults: FaultPlan
     protocol_version = "HTTP/1.1"
+    # The payment service keeps its connections alive. A response goes out as two writes (headers, then
+    # body); with Nagle's algorithm the second waits for the client's ACK of the first, which a kept
+    # connection delays by up to 40 ms: every call after a connection's first took 44 ms (measured).
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt: str, *args: Any) -> None:  # quiet: one line per charge is logged below
         pass

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -76,6 +77,23 @@ def test_calls_share_one_kept_alive_connection_until_a_call_fails(gateway_url: s
     after = charge(client, "ka-next")
     assert after.outcome == "captured" and after.transaction_id == client.lookup("ka-next").transaction_id
     assert CountingServer.connections == 2
+
+
+def test_the_simulator_answers_kept_connections_without_nagle_delays(gateway_url: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # A response is written as headers then body; with Nagle on, the body waits for the client's
+    # delayed ACK on a kept connection (44 ms per call, measured). So the sockets must say NODELAY.
+    seen: list[int] = []
+    handle = Handler.handle
+
+    def record(self: Handler) -> None:
+        seen.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        handle(self)
+
+    monkeypatch.setattr(Handler, "handle", record)
+    client = GatewayClient(gateway_url, timeout=1)
+    assert charge(client, "nd1").outcome == charge(client, "nd2").outcome == "captured"
+    assert seen and all(seen)
 
 
 def test_an_idle_connection_is_not_reused(gateway_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
