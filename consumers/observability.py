@@ -162,17 +162,16 @@ class ConsumerObserver:
         counts: dict[tuple[str, str], int] = {}
         duration_ms = round(seconds * 1000, 2)
         for msg, outcome in outcomes:
-            fields = _headers(msg)
-            event_type = fields.get("event_type", "unknown")
+            fields: dict[str, object] = {"event_type": "unknown", **_headers(msg)}
+            event_type = str(fields["event_type"])
             counts[(event_type, outcome)] = counts.get((event_type, outcome), 0) + 1
             if outcome == "ignored":
                 continue
             self._timer(event_type).observe(seconds)
             key = msg.key()
+            fields["order_id"] = key.decode(errors="replace") if key else None  # every saga event is keyed by its order
             self._log.info("event_handled", consumer=self.service, outcome=outcome, duration_ms=duration_ms,
-                           topic=msg.topic(), partition=msg.partition(), offset=msg.offset(),
-                           **{"event_type": event_type, **fields,
-                              "order_id": key.decode(errors="replace") if key else None})
+                           topic=msg.topic(), partition=msg.partition(), offset=msg.offset(), **fields)
         for (event_type, outcome), n in counts.items():
             self._counter(event_type, outcome).inc(n)
 
