@@ -18,8 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 
-KEYWORD = b"token"  # compared lower-cased, as DRF does
-MAX_KEY_LENGTH = 40  # rest_framework.authtoken's Token.key: a longer key cannot match
+KEYWORD = TokenAuthentication.keyword.lower().encode()  # compared lower-cased, as DRF does
 _FIELDS = ("id", "username", "is_active", "is_staff", "is_superuser")
 
 
@@ -44,6 +43,14 @@ def token_key(request: HttpRequest) -> str | None:
 
 
 @functools.cache
+def _max_key_length() -> int:
+    """rest_framework.authtoken's Token.key length: a longer key cannot match."""
+    from rest_framework.authtoken.models import Token
+
+    return Token._meta.get_field("key").max_length
+
+
+@functools.cache
 def _user_query() -> tuple[str, tuple[str, ...]]:
     """The statement reading a token's user, and the attribute names of its columns, in the model's
     field order (Model.from_db takes them in that order). Built once: the text stays the same, so
@@ -61,7 +68,7 @@ def _user_query() -> tuple[str, tuple[str, ...]]:
 def fetch_token_user(key: str) -> dict[str, Any]:
     """The active user of token `key` as {attname: value} (one query). Raises AuthenticationFailed for
     an unknown token or an inactive user."""
-    if len(key) > MAX_KEY_LENGTH or "\x00" in key:  # cannot be a key, and PostgreSQL refuses NUL: no query
+    if len(key) > _max_key_length() or "\x00" in key:  # cannot be a key, and PostgreSQL refuses NUL: no query
         raise exceptions.AuthenticationFailed(_("Invalid token."))
     sql, names = _user_query()
     with connection.cursor() as cursor:

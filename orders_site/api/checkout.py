@@ -4,8 +4,11 @@ No DRF dispatch, Request wrapping, content negotiation or renderer: the body is 
 hand (body.py, checkout_input.py), the response built from the order's state without a query
 (responses.py), and each layer timed (timing.py). What DRF did for this endpoint is done here with
 the same answers: token authentication, then a session's with its CSRF check, then 401 (same body
-and WWW-Authenticate); its exceptions' statuses and `{"detail": ...}` bodies. The OpenAPI schema still
-comes from views.OrderListCreate, whose `post` answers through checkout() below too.
+and WWW-Authenticate); its exceptions' statuses and `{"detail": ...}` bodies. What differs, with no
+negotiation: the answer is always JSON (DRF answered an `Accept` it could not serve with 406, and
+`Accept: text/html` with its browsable page), and DRF's `Allow` and `Vary: Accept` headers are not
+sent. The OpenAPI schema still comes from views.OrderListCreate, whose `post` answers through
+checkout() below too.
 """
 from __future__ import annotations
 
@@ -62,7 +65,10 @@ def error_response(exc: exceptions.APIException) -> HttpResponse:
     return json_response({"detail": exc.detail}, exc.status_code, headers)
 
 
-@csrf_exempt  # a token cannot be sent cross-site by a browser on its own; a session's CSRF is checked above
+# Exempt as DRF's views are (urls.post_to's wrapper copies the DRF view's exemption, which is the one the
+# CSRF middleware sees): a token cannot be sent cross-site by a browser on its own; a session's CSRF
+# is checked in authenticated_user_id().
+@csrf_exempt
 def place_order(request: HttpRequest) -> HttpResponse:
     """Place an order: status ORDERED; stock, payment and delivery follow asynchronously."""
     laps = laps_of(request)
@@ -146,10 +152,7 @@ def nest_errors(errors: dict[str, list[str]]) -> dict[str, Any]:
 
 
 def correlation_id_of(request: HttpRequest) -> uuid.UUID:
-    try:
-        return uuid.UUID(request.META.get(correlation.META_KEY, ""))  # the id the observability middleware accepted
-    except ValueError:
-        return uuid.uuid4()
+    return correlation.accept(request.META.get(correlation.META_KEY))[0]  # as the observability middleware does
 
 
 def location_of(answer: idempotency.StoredResponse) -> dict[str, str]:

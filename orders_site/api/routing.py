@@ -23,7 +23,7 @@ from django.core.handlers.exception import convert_exception_to_response
 from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 
-API_PREFIX = "/api/"
+from .errors import API_PREFIX
 
 
 def takes_api_chain(request: HttpRequest) -> bool:
@@ -35,7 +35,7 @@ class ApiChainHandler(BaseHandler):
     """A handler whose chain is settings.API_MIDDLEWARE; only respond() is used, by ApiChain below.
 
     BaseHandler.load_middleware reads settings.MIDDLEWARE itself and has no parameter for another
-    list. This is its synchronous branch (Django 5.2, django/core/handlers/base.py) over
+    list. This is its synchronous branch (as in Django 5.2's BaseHandler.load_middleware) over
     API_MIDDLEWARE: the same hooks, collected in the same order, and convert_exception_to_response
     around the view and each middleware, so an exception anywhere becomes the same response as in
     the full chain (errors.py's JSON under /api/). Swapping settings.MIDDLEWARE around a call of
@@ -57,12 +57,15 @@ class ApiChainHandler(BaseHandler):
                 instance = middleware(handler)
             except MiddlewareNotUsed:
                 continue
+            if instance is None:
+                raise ImproperlyConfigured(f"Middleware factory {middleware_path} returned None.")
             if hasattr(instance, "process_view"):
-                self._view_middleware.insert(0, instance.process_view)
+                self._view_middleware.insert(0, self.adapt_method_mode(False, instance.process_view))
             if hasattr(instance, "process_template_response"):
-                self._template_response_middleware.append(instance.process_template_response)
+                self._template_response_middleware.append(
+                    self.adapt_method_mode(False, instance.process_template_response))
             if hasattr(instance, "process_exception"):
-                self._exception_middleware.append(instance.process_exception)
+                self._exception_middleware.append(self.adapt_method_mode(False, instance.process_exception))
             handler = convert_exception_to_response(instance)
         self._middleware_chain = handler
 

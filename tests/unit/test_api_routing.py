@@ -7,6 +7,8 @@ from django.test import RequestFactory
 
 from orders_site.api.routing import ApiChainHandler, takes_api_chain
 
+django_settings_api_middleware = list(settings.API_MIDDLEWARE)
+
 
 @pytest.mark.parametrize(("path", "cookies", "api_chain"), [
     ("/api/orders/", {}, True),
@@ -24,7 +26,7 @@ def test_only_api_requests_without_a_session_cookie_take_the_api_chain(
     assert takes_api_chain(factory.get(path)) is api_chain
 
 
-def test_the_api_chain_runs_api_middleware_in_order_and_collects_no_view_hooks(settings) -> None:
+def test_the_api_chain_runs_api_middleware_in_order(settings) -> None:
     # given an API chain of two middleware that record the order they run in
     ran: list[str] = []
     First.ran = Second.ran = ran
@@ -33,11 +35,9 @@ def test_the_api_chain_runs_api_middleware_in_order_and_collects_no_view_hooks(s
     handler.load_middleware()
     # when a request goes through it
     response = handler.respond(RequestFactory().get("/api/nowhere/"))
-    # then the first listed ran first, the view's 404 came back as the API's JSON, and no view hook
-    # of the full chain (CsrfViewMiddleware's process_view) was collected
+    # then the first listed ran first, and the view's 404 came back as the API's JSON
     assert ran == ["First", "Second"]
     assert response.status_code == 404 and response["Content-Type"] == "application/json"
-    assert handler._view_middleware == [] and handler._exception_middleware == []
 
 
 class _Recording:
@@ -62,3 +62,41 @@ class Second(_Recording):
 def test_the_settings_api_chain_starts_with_observability() -> None:
     assert settings.API_MIDDLEWARE[0] == settings.MIDDLEWARE[1] == "orders_site.observability.middleware.RequestObservability"
     assert settings.MIDDLEWARE[0] == "orders_site.api.routing.ApiChain"
+
+
+class Hooked(_Recording):
+    def process_view(self, request, view, args, kwargs):  # noqa: ANN001, ANN201
+        return None
+
+    def process_exception(self, request, exception):  # noqa: ANN001, ANN201
+        return None
+
+
+class AlsoHooked(Hooked):
+    pass
+
+
+def test_the_api_chain_collects_hooks_in_djangos_order_and_the_settings_chain_has_none(settings) -> None:
+    settings.API_MIDDLEWARE = ["tests.unit.test_api_routing.Hooked", "tests.unit.test_api_routing.AlsoHooked"]
+    handler = ApiChainHandler()
+    handler.load_middleware()
+    # view hooks run first-listed first, exception hooks last-listed first (as BaseHandler collects them)
+    assert [type(h.__self__).__name__ for h in handler._view_middleware] == ["Hooked", "AlsoHooked"]
+    assert [type(h.__self__).__name__ for h in handler._exception_middleware] == ["AlsoHooked", "Hooked"]
+    # and the real API chain has no view hook (CsrfViewMiddleware's process_view is the full chain's)
+    settings.API_MIDDLEWARE = django_settings_api_middleware
+    handler = ApiChainHandler()
+    handler.load_middleware()
+    assert handler._view_middleware == []
+
+
+def test_the_plain_checkout_view_mirrors_drfs_settings_for_the_api() -> None:
+    # checkout.py authenticates as these settings say, by hand: a change here must change it too
+    from rest_framework.settings import api_settings
+
+    from orders_site.api.authentication import FastTokenAuthentication
+
+    assert [c.__name__ for c in api_settings.DEFAULT_AUTHENTICATION_CLASSES] == [
+        FastTokenAuthentication.__name__, "SessionAuthentication"]
+    assert [c.__name__ for c in api_settings.DEFAULT_PERMISSION_CLASSES] == ["IsAuthenticated"]
+    assert not api_settings.DEFAULT_THROTTLE_CLASSES
