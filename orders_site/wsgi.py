@@ -4,3 +4,7 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_site.settings")
 application = get_wsgi_application()
+
+from orders_site.warmup import prepare_web_process  # noqa: E402 - needs the app (settings, apps) set up
+
+prepare_web_process()
