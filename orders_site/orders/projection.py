@@ -118,7 +118,9 @@ def lock_states(order_ids: list[uuid.UUID]) -> dict[uuid.UUID, OrderState]:
 
 
 # One statement for the order row and all its lines (unnest of one array per column): one round trip
-# whatever the basket size, and no ORM model building on the checkout path.
+# whatever the basket size, and no ORM model building on the checkout path. The arrays go in binary
+# (%b): psycopg builds a text array element by element in Python, which made this the checkout's
+# costliest statement to send (docs/benchmarks.md, "Checkout API, fourth pass").
 _INSERT_ROWS = """
 WITH new_order AS (
     INSERT INTO orders (id, number, customer_id, status, total_minor, currency, payment_method, shipping_note,
@@ -127,7 +129,7 @@ WITH new_order AS (
     RETURNING id)
 INSERT INTO order_items (order_id, sku, product_name, quantity, unit_price_minor)
 SELECT new_order.id, line.sku, line.product_name, line.quantity, line.unit_price_minor
-FROM new_order, unnest(%s::varchar[], %s::varchar[], %s::integer[], %s::bigint[]) WITH ORDINALITY
+FROM new_order, unnest(%b::varchar[], %b::varchar[], %b::integer[], %b::bigint[]) WITH ORDINALITY
      AS line(sku, product_name, quantity, unit_price_minor, n)
 ORDER BY line.n
 """
