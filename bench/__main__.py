@@ -54,7 +54,8 @@ def run_api(args: argparse.Namespace) -> dict[str, object]:
     os.environ["API_SERVER_TIMING"] = "1"  # the per-layer profile reads the web process's Server-Timing header
     with private_stack(web=True) as stack:
         conns = [int(c) for c in args.api_connections.split(",")]
-        result = api.measure(stack, connections=conns, seconds=args.api_seconds, rounds=args.api_rounds)
+        result = api.measure(stack, connections=conns, seconds=args.api_seconds, rounds=args.api_rounds,
+                             warm_up_seconds=args.api_warm_up_seconds)
         result["memory"] = peak_memory(stack)
         return {"api": result}
 
@@ -175,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--saga-ramp", default="4,6,8,10,12,15,20,40,80,150,300",
                         help="saga: order rates tried, low to high, for the highest sustained rate")
     parser.add_argument("--step-seconds", type=float, default=30.0, help="saga: seconds per ramp step")
+    parser.add_argument("--api-warm-up-seconds", type=float, default=60.0,
+                        help="api: seconds of checkouts at 4 connections before measuring (the JVMs compile meanwhile)")
     parser.add_argument("--warm-up-rate", type=float, default=50.0,
                         help="saga: orders/s before anything is measured (the JVMs compile their hot paths)")
     parser.add_argument("--warm-up-seconds", type=float, default=60.0, help="saga: seconds of that warm-up")

@@ -379,9 +379,15 @@ def interleaved(stack, base_url: str, token: str, skus: list[str], dsn: str, sta
     return http, raw
 
 
-def measure(stack, *, connections: list[int], seconds: float, rounds: int = 3) -> dict[str, Any]:
-    """At each concurrency: HTTP and the raw SQL replay of one checkout's statements, interleaved in
-    `rounds` slices each (same minutes, same machine load); then the per-layer profile."""
+def measure(stack, *, connections: list[int], seconds: float, rounds: int = 3,
+            warm_up_seconds: float = 60.0) -> dict[str, Any]:
+    """A warm-up, then at each concurrency: HTTP and the raw SQL replay of one checkout's statements,
+    interleaved in `rounds` slices each (same minutes, same machine load); then the per-layer profile.
+
+    The warm-up runs as long as the two JVMs take to compile their hot paths: every checkout is an
+    event the relay publishes, and for the first minute or two under load their JIT compilers use
+    ~0.25 of the two cores (docs/benchmarks.md, "Checkout API, fourth pass"). A 5 s warm-up left that
+    in the first slice, whose p99 (300-970 ms) then stood for the whole run."""
     from django.db import connection
 
     token, skus = bench_customer()
@@ -389,8 +395,8 @@ def measure(stack, *, connections: list[int], seconds: float, rounds: int = 3) -
     statements, unique = capture_checkout(token, skus[0])
     connection.close()
     say(f"api: one checkout is {len(statements)} SQL statements, {round_trips(statements)} round trips")
-    say("api: warm-up (5 s)")
-    run_wrk(base_url, token, skus, 8, 5)
+    say(f"api: warm-up ({warm_up_seconds:.0f} s at {PROFILE_CONNECTIONS} connections)")
+    run_wrk(base_url, token, skus, PROFILE_CONNECTIONS, warm_up_seconds)
     http_runs, raw_runs, pairs = [], [], []
     for c in connections:
         http, raw = interleaved(stack, base_url, token, skus, stack.cfg.db_dsn, statements, unique, c, seconds,
