@@ -43,25 +43,55 @@ class Start:
     cause: Cause
 
 
+# Attempt 1 of each payable order, and the payments still waiting for the gateway, in one round trip.
+# ON CONFLICT DO NOTHING: a redelivery finds its attempt recorded (any unique key: id, order + attempt,
+# idempotency key). The last SELECT reads the snapshot taken before the INSERT, so it returns the
+# older PENDING payments and `ins` the new ones: each waiting payment once.
+_START_PAYMENTS = f"""
+WITH payable AS (
+    SELECT id, payment_method, total_minor, currency FROM {Order._meta.db_table}
+    WHERE id = ANY(%b::uuid[]) AND status <> ALL(%b::text[])),
+ins AS (
+    INSERT INTO {Payment._meta.db_table} (id, order_id, attempt, idempotency_key, method, amount_minor, currency,
+                          status, gateway_transaction_id, decline_code, failure_reason, refund_reason,
+                          correlation_id, cause_event_id, created_at, updated_at)
+    SELECT s.payment_id, o.id, 1, s.key, o.payment_method, o.total_minor, o.currency, %s, '', '', '', '',
+           s.correlation_id, s.cause_event_id, %s, %s
+    FROM unnest(%b::uuid[], %b::uuid[], %b::text[], %b::uuid[], %b::uuid[])
+         AS s(order_id, payment_id, key, correlation_id, cause_event_id)
+    JOIN payable o ON o.id = s.order_id
+    ON CONFLICT DO NOTHING
+    RETURNING order_id, id)
+SELECT order_id, id FROM ins
+UNION ALL
+SELECT p.order_id, p.id FROM {Payment._meta.db_table} p JOIN payable o ON o.id = p.order_id WHERE p.status = %s
+"""
+
+
 def start_payments(starts: list[Start]) -> list[uuid.UUID]:
     """Record attempt 1 of each order before any call. Requires: a transaction. Idempotent per order.
 
     Orders that can no longer be paid (cancelled before their stock was held) are skipped. Returns the
     payments still waiting for the gateway (new ones, and older PENDING ones of a redelivery), in
-    list order, for charge_all once this transaction has committed.
+    list order, for charge_all once this transaction has committed. Plain SQL, one statement: through
+    the ORM (Order models read, Payment models built, a third query) this was a fifth of the payment
+    consumer's CPU (docs/benchmarks.md, "Saga, fourth pass").
     """
     ids = list(dict.fromkeys(s.order_id for s in starts))
-    orders = {o.pk: o for o in Order.objects.filter(pk__in=ids).only(
-        "id", "status", "payment_method", "total_minor", "currency")}
     cause_of = {s.order_id: s.cause for s in reversed(starts)}  # the first start of an order wins
-    payable = [i for i in ids if i in orders and OrderStatus(orders[i].status) not in UNPAYABLE]
-    Payment.objects.bulk_create([Payment(
-        order_id=i, attempt=1, idempotency_key=f"order-{i}-attempt-1", method=orders[i].payment_method,
-        amount_minor=orders[i].total_minor, currency=orders[i].currency,
-        correlation_id=cause_of[i].correlation_id, cause_event_id=cause_of[i].event_id) for i in payable],
-        ignore_conflicts=True)  # a redelivery finds its attempt recorded
-    waiting = dict(Payment.objects.filter(order_id__in=payable, status=S.PENDING).values_list("order_id", "pk"))
-    return [waiting[i] for i in payable if i in waiting]
+    now = timezone.now()
+    with connection.cursor() as cur:
+        cur.execute(_START_PAYMENTS, [
+            ids, [s.value for s in UNPAYABLE], S.PENDING.value, now, now,
+            ids, [uuid.uuid4() for _ in ids], [attempt_key(i, 1) for i in ids],
+            [cause_of[i].correlation_id for i in ids], [cause_of[i].event_id for i in ids], S.PENDING.value])
+        waiting = dict(cur.fetchall())
+    return [waiting[i] for i in ids if i in waiting]
+
+
+def attempt_key(order_id: uuid.UUID, attempt: int) -> str:
+    """The gateway idempotency key of an order's payment attempt: the same on every retry of it."""
+    return f"order-{order_id}-attempt-{attempt}"
 
 
 _pools: dict[int, ThreadPoolExecutor] = {}
@@ -193,8 +223,11 @@ def _event(payment: Payment, event_type: str, record: dict) -> NewEvent:
 def refund_unpayable(payment_ids: list[uuid.UUID], client: GatewayClient) -> None:
     """Give the money back for captures whose order can no longer be paid (cancelled meanwhile).
     Outside any transaction; the refund is idempotent at the gateway (one per charge)."""
-    owed = Payment.objects.filter(pk__in=payment_ids, status=S.CAPTURED,
-                                  order__status__in=[s.value for s in UNPAYABLE]).values_list("pk", flat=True)
+    with connection.cursor() as cur:  # after every charged batch: plain SQL, no queryset to compile
+        cur.execute(f"SELECT p.id FROM {Payment._meta.db_table} p JOIN {Order._meta.db_table} o ON o.id = p.order_id"
+                    " WHERE p.id = ANY(%b::uuid[]) AND p.status = %s AND o.status = ANY(%b::text[])",
+                    [list(payment_ids), S.CAPTURED.value, [s.value for s in UNPAYABLE]])
+        owed = [row[0] for row in cur.fetchall()]
     for payment_id in owed:
         refund_if_unpayable(payment_id, client)
 
