@@ -180,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="api: seconds of checkouts at 4 connections before measuring (the JVMs compile meanwhile)")
     parser.add_argument("--warm-up-rate", type=float, default=50.0,
                         help="saga: orders/s before anything is measured (the JVMs compile their hot paths)")
-    parser.add_argument("--warm-up-seconds", type=float, default=60.0, help="saga: seconds of that warm-up")
+    parser.add_argument("--warm-up-seconds", type=float, default=180.0,
+                        help="saga: seconds of that warm-up (the JVMs' compilers settle in 2-3 minutes of load)")
     parser.add_argument("--rate", type=float, default=200.0, help="events/s for the latency run")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds of the latency run")
     parser.add_argument("--backlog", type=int, default=50_000, help="events in the drain run")

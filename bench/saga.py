@@ -252,15 +252,16 @@ def measure_step(stack, rate: float, seconds: float, skus: list[str], customers:
 
 
 def measure(stack, *, completion_rate: float, completion_seconds: float, ramp: list[float],
-            step_seconds: float, warm_up: tuple[float, float] = (50.0, 60.0)) -> dict[str, Any]:
+            step_seconds: float, warm_up: tuple[float, float] = (50.0, 180.0)) -> dict[str, Any]:
     """A warm-up, the idle pipeline, the ramp (rates from low to high, stopping at the first one the
     saga cannot hold), then a burst at the completion-latency rate. Each ramp step reports its own
     completion latency too."""
     skus, customers = bench_catalog()
     # A pipeline in service is warm: consumers in their groups, topics created, and above all the two
-    # JVMs' hot paths compiled. A fresh one spends its first minute under load compiling (the relay and
-    # broker cost ~3x more CPU per order in a first 20 s step at 50/s than later at 100/s), so a ramp
-    # that starts cold measures the JIT compiler, not the pipeline.
+    # JVMs' hot paths compiled. A fresh one spends its first minutes under load compiling (the relay and
+    # broker cost ~3x more CPU per order in a first 20 s step at 50/s than later at 100/s, and after a
+    # 60 s warm-up still ~1.5x: docs/benchmarks.md, "Saga, fourth pass"), so a ramp that starts cold
+    # measures the JIT compiler, not the pipeline.
     warm_rate, warm_seconds = warm_up
     say(f"saga: warm-up ({warm_rate:.0f} orders/s for {warm_seconds:.0f} s)")
     place_at_rate(warm_rate, warm_seconds, skus, customers)
