@@ -14,4 +14,4 @@ RUN pip install . && useradd --system --uid 10001 app \
     && chown -R app /app
 USER app
 EXPOSE 8000
-CMD ["gunicorn", "orders_site.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4", "--threads", "4", "--worker-class", "gthread"]
+CMD ["python", "-m", "stack", "web-server", "--host", "0.0.0.0", "--port", "8000"]

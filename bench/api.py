@@ -1,6 +1,6 @@
 """Checkout API benchmark: HTTP throughput and latency next to the raw SQL rate of the same transaction.
 
-The HTTP side is wrk (C, Debian package) against the real gunicorn web process, closed loop with N
+The HTTP side is wrk (C, Debian package) against the real web process (Granian), closed loop with N
 concurrent connections, every request a new order with its own Idempotency-Key. The SQL side replays
 the exact statements one API checkout issued (captured through Django's execute wrapper), with fresh
 ids each time, from N processes holding one psycopg connection each and no Python framework in
@@ -290,7 +290,7 @@ def _profile_client(host: str, port: int, token: str, skus: list[str], seconds: 
 
 def layer_budget(samples: list[dict[str, float]]) -> dict[str, Any]:
     """p50/p99 per layer, plus `rest of the app` (middleware, WSGI: app minus the layers) and
-    `outside the app` (gunicorn, sockets, the client: client minus app)."""
+    `outside the app` (the HTTP server, sockets, the client: client minus app)."""
     derived = []
     for s in samples:
         d = {k: s.get(k, 0.0) for k in LAYERS}

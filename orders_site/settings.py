@@ -83,7 +83,7 @@ MIDDLEWARE = [
 #   without a session holds nobody's data, so framing it cannot trick a user into acting).
 # - kept: SecurityMiddleware (nosniff, Referrer-Policy and Cross-Origin-Opener-Policy on every
 #   response; the HTTPS redirect when SECURE_SSL_REDIRECT is set) and CommonMiddleware (ALLOWED_HOSTS
-#   is checked here, APPEND_SLASH, and a Content-Length, which spares gunicorn chunked encoding).
+#   is checked here, APPEND_SLASH, and a Content-Length, which spares the server chunked encoding).
 API_MIDDLEWARE = [
     "orders_site.observability.middleware.RequestObservability",
     "orders_site.api.timing.ServerTimingMiddleware",

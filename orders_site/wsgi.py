@@ -5,6 +5,6 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_site.settings")
 application = get_wsgi_application()
 
-from orders_site.warmup import prepare_web_process  # noqa: E402 - needs the app (settings, apps) set up
+from orders_site import web_process  # noqa: E402 - needs the app (settings, apps) set up
 
-prepare_web_process()
+web_process.prepare()

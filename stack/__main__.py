@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     snap = sub.add_parser("resnapshot", help="publish the whole event store again (stop, reset offsets, resume)")
     snap.add_argument("--url", help="Kafka Connect REST URL (default: from CONNECT_HOST/CONNECT_PORT)")
     sub.add_parser("web", help="migrate, load demo data, serve the API and admin")
+    srv = sub.add_parser("web-server", help="only serve the API and admin (docker-compose's web: migrated elsewhere)")
+    srv.add_argument("--host", help="default: WEB_HOST")
+    srv.add_argument("--port", type=int, help="default: WEB_PORT")
     sub.add_parser("gateway", help="run the payment gateway simulator (own ledger in the data dir)")
     con = sub.add_parser("consumer", help="run one consumer process")
     con.add_argument("name")
@@ -62,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "web":
             from . import web
             return web.serve(cfg)
+        if args.command == "web-server":
+            from . import web
+            web.exec_server(args.host or cfg.web_host, args.port or cfg.web_port)
         if args.command == "gateway":
             from gateway.__main__ import main as gateway_main
             return gateway_main(["--host", cfg.gateway_host, "--port", str(cfg.gateway_port),

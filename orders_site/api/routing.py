@@ -9,7 +9,7 @@ session (DRF's SessionAuthentication, the browsable API's forms and their CSRF c
 full chain and with it today's behaviour.
 
 The switch is a middleware, first in settings.MIDDLEWARE, rather than a WSGI wrapper: every handler
-then takes the same path (gunicorn, runserver, Django's test client and the schemathesis test), so
+then takes the same path (Granian, runserver, Django's test client and the schemathesis test), so
 the API tests run the chain production runs.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The web app's own metrics: requests by route template and status, and their latency.
 
-Under gunicorn with several workers each worker counts its own requests; with
+With several web worker processes each counts its own requests; with
 PROMETHEUS_MULTIPROC_DIR set (stack/web.py sets it) prometheus-client writes them to files there and
 `/metrics` adds them up, whichever worker answers the scrape.
 """

@@ -1,8 +1,10 @@
 """The one logging set-up of every process (web, consumers, commands): structlog over the stdlib.
 
 Lines written with structlog (`structlog.get_logger().info("event_handled", order_id=...)`) and
-lines from the standard `logging` module (Django, gunicorn, librdkafka wrappers) go through the same
+lines from the standard `logging` module (Django, librdkafka wrappers) go through the same
 renderer: human-readable key=value by default, one JSON object per line with LOG_FORMAT=json.
+(Granian's own lines, its start-up and the optional access log, keep Granian's plain format: its
+loggers have their own handlers and do not propagate.)
 Context bound with `bind_contextvars` (the correlation id of a request or of the event in hand) is
 added to every line written meanwhile, so one id follows an order across processes
 (docs/operations.md, "Following one order").

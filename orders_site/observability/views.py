@@ -15,7 +15,7 @@ from .pipeline_metrics import PipelineCollector
 
 
 def _process_metrics() -> bytes:
-    """This web app's own metrics: every gunicorn worker's when they share a multiprocess directory."""
+    """This web app's own metrics: every web worker process's when they share a multiprocess directory."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

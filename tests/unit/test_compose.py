@@ -119,13 +119,16 @@ def test_every_consumer_service_runs_its_own_consumer() -> None:
         assert services[name]["command"] == ["python", "-m", "consumers", name.removeprefix("consumer-")]
 
 
-def test_web_runs_gunicorn_in_prometheus_multiprocess_mode_like_the_embedded_stack() -> None:
-    web = load_compose()["services"]["web"]
-    assert "python:orders_site.observability.gunicorn_hooks" in web["command"]
-    assert web["environment"]["PROMETHEUS_MULTIPROC_DIR"]
-    assert web["environment"]["ORDERS_ENV"] == "production"  # the merge kept the shared settings
-    embedded = (ROOT / "stack" / "web.py").read_text()
-    assert "python:orders_site.observability.gunicorn_hooks" in embedded and "PROMETHEUS_MULTIPROC_DIR" in embedded
+def test_web_serves_like_the_embedded_stack_in_prometheus_multiprocess_mode() -> None:
+    from stack import web as embedded
+
+    service = load_compose()["services"]["web"]
+    assert service["command"] == ["python", "-m", "stack", "web-server", "--host", "0.0.0.0", "--port", "8000"]
+    assert service["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    assert service["environment"]["ORDERS_ENV"] == "production"  # the merge kept the shared settings
+    # One function builds the server's arguments for both: the embedded `web` ends in the same call.
+    assert "exec_server(cfg.web_host, cfg.web_port)" in (ROOT / "stack" / "web.py").read_text()
+    assert embedded.granian_args("0.0.0.0", 8000)[:2] == ["--interface", "wsgi"]
 
 
 def test_the_inbox_outlives_what_the_broker_keeps() -> None:
