@@ -46,7 +46,9 @@ class Start:
 # Attempt 1 of each payable order, and the payments still waiting for the gateway, in one round trip.
 # ON CONFLICT DO NOTHING: a redelivery finds its attempt recorded (any unique key: id, order + attempt,
 # idempotency key). The last SELECT reads the snapshot taken before the INSERT, so it returns the
-# older PENDING payments and `ins` the new ones: each waiting payment once.
+# older PENDING payments and `ins` the new ones: each waiting payment once. An attempt another
+# transaction commits while this INSERT waits for it is in neither: it is charged by that
+# transaction's consumer, or by the reconciler (it stays PENDING), never twice (one gateway key).
 _START_PAYMENTS = f"""
 WITH payable AS (
     SELECT id, payment_method, total_minor, currency FROM {Order._meta.db_table}
