@@ -168,6 +168,9 @@ def run_chaos(stack: EmbeddedStack, *, seconds: float, rate: float, fault_every:
     drain_started = time.monotonic()
     terminal = [s.value for s in TERMINAL]
     while time.monotonic() - drain_started < drain_timeout:
+        # What `make run`'s supervisor does all the time: a process that died after the last fault
+        # (e.g. the relay, whose task failed while PostgreSQL was still shutting down) is started again.
+        unplanned += revive(stack)
         connection.close()
         open_orders = Order.objects.filter(pk__in=load.placed).exclude(status__in=terminal).count()
         if open_orders == 0:
@@ -179,6 +182,7 @@ def run_chaos(stack: EmbeddedStack, *, seconds: float, rate: float, fault_every:
     gateway_url = f"http://{stack.cfg.gateway_host}:{stack.cfg.gateway_port}"
     settle_started = time.monotonic()
     while True:  # a relay still recovering from the last fault may need a little longer
+        unplanned += revive(stack)
         connection.close()
         findings = check_all(bootstrap=stack.cfg.kafka_bootstrap, gateway_url=gateway_url,
                              stuck_after=timedelta(seconds=0), published_settle=timedelta(0))
