@@ -41,8 +41,10 @@ def exec_server(host: str, port: int) -> None:
         os.makedirs(metrics_dir, exist_ok=True)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_site.settings")
     os.environ.setdefault("ORDERS_PROCESS", "web")
-    # exec keeps this pid: its workers recognise their server by it (orders_site/web_process.py)
-    os.environ["ORDERS_WEB_SERVER_PID"] = str(os.getpid())
+    # exec keeps this pid: its workers recognise their server by it
+    from orders_site.web_process import SERVER_PID
+
+    os.environ[SERVER_PID] = str(os.getpid())
     os.execv(sys.executable, [sys.executable, "-m", "granian", *granian_args(host, port)])
 
 
