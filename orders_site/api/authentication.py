@@ -25,7 +25,11 @@ _FIELDS = ("id", "username", "is_active", "is_staff", "is_superuser")
 def token_key(request: HttpRequest) -> str | None:
     """The key of an `Authorization: Token <key>` header; None without one. Raises AuthenticationFailed
     for a malformed one (TokenAuthentication.authenticate's checks and messages)."""
-    header = get_authorization_header(request)
+    return key_in_header(get_authorization_header(request))
+
+
+def key_in_header(header: bytes) -> str | None:
+    """token_key() for the header's value, as get_authorization_header gives it (ISO-8859-1 bytes)."""
     if not header:
         return None
     parts = header.split()

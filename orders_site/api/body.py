@@ -62,18 +62,30 @@ def _no_constants(name: str) -> Any:
 def read_json(request: HttpRequest) -> Any:
     """The parsed JSON body. Raises BodyTooLarge (413), UnsupportedMediaType (415) or ParseError (400)."""
     media_type = request.content_type or ""
+    check_head(media_type, request.META.get("CONTENT_LENGTH"))
+    return parse_json(request.body, media_type, (request.content_params or {}).get("charset"))
+
+
+def check_head(media_type: str, content_length: str | None) -> int:
+    """What can be refused before the body is read: the media type (415) and the declared length
+    (400, 413). Returns the declared length (0 when none is declared)."""
     if media_type != "application/json" and not (media_type.startswith("application/") and media_type.endswith("+json")):
         raise UnsupportedMediaType(media_type or "(none)")
     try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        length = int(content_length or 0)
     except ValueError:
         raise ParseError("Content-Length is not a number") from None
     if length > MAX_BODY_BYTES:
         raise BodyTooLarge()
-    raw = request.body
+    return length
+
+
+def parse_json(raw: bytes, media_type: str, charset: str | None) -> Any:
+    """The JSON value of a body that passed check_head(). Raises BodyTooLarge (413),
+    UnsupportedMediaType (415) or ParseError (400)."""
     if len(raw) > MAX_BODY_BYTES:  # a server that does not pass Content-Length through
         raise BodyTooLarge()
-    charset = (request.content_params or {}).get("charset", "utf-8").lower()
+    charset = (charset or "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
         raise UnsupportedMediaType(f"{media_type}; charset={charset}", detail="only UTF-8 JSON is accepted")
     try:

@@ -30,8 +30,8 @@ from . import idempotency
 from .authentication import FastTokenAuthentication, fetch_token_user, token_key
 from .body import read_json
 from .checkout_input import InvalidCheckout, parse_checkout
-from .responses import json_response, order_body
-from .timing import laps_of
+from .responses import Answer, as_response, order_body
+from .timing import Laps, laps_of
 
 # DRF answers a 401 with the first authentication class's scheme (settings.REST_FRAMEWORK).
 WWW_AUTHENTICATE = FastTokenAuthentication.keyword
@@ -58,11 +58,14 @@ def authenticated_user_id(request: HttpRequest) -> int:
     raise exceptions.NotAuthenticated()
 
 
-def error_response(exc: exceptions.APIException) -> HttpResponse:
+def error_answer(exc: exceptions.APIException) -> Answer:
     """A DRF exception as DRF's exception handler answers it (the ones raised here carry a string detail)."""
     headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if isinstance(
-        exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)) else None
-    return json_response({"detail": exc.detail}, exc.status_code, headers)
+        exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)) else {}
+    return Answer(exc.status_code, {"detail": exc.detail}, headers)
+
+
+BODY_TOO_LARGE = Answer(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, {"detail": "the request body is too large"})
 
 
 # Exempt as DRF's views are (urls.post_to's wrapper copies the DRF view's exemption, which is the one the
@@ -76,64 +79,70 @@ def place_order(request: HttpRequest) -> HttpResponse:
     try:
         user_id = authenticated_user_id(request)
     except exceptions.APIException as exc:
-        return error_response(exc)
+        return as_response(error_answer(exc))
     laps.lap("auth")
     return checkout(request, user_id)
 
 
 def checkout(request: HttpRequest, user_id: int) -> HttpResponse:
     """The checkout of an authenticated user's request: 201, or 400/409/413/415/422 with a JSON body."""
-    laps = laps_of(request)
     try:
         body = read_json(request)  # 400 / 413 / 415 before the key is looked at
     except exceptions.APIException as exc:
-        return error_response(exc)
+        return as_response(error_answer(exc))
     except RequestDataTooBig:  # past Django's own limit, without a Content-Length (errors.exception_handler)
-        return json_response({"detail": "the request body is too large"}, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        return as_response(BODY_TOO_LARGE)
     # Headers from META, not request.headers: building that walks all of META (~30 us a request).
-    key = request.META.get("HTTP_IDEMPOTENCY_KEY")
+    return as_response(answer_checkout(user_id, body, request.META.get("HTTP_IDEMPOTENCY_KEY"), path=request.path,
+                                       correlation_id=correlation_id_of(request), laps=laps_of(request)))
+
+
+def answer_checkout(user_id: int, body: Any, key: str | None, *, path: str, correlation_id: uuid.UUID,
+                    laps: Laps) -> Answer:
+    """The checkout of a parsed body: 201, or 400/409/422. Shared by the view above and the WSGI
+    entry (checkout_wsgi.py), so both answer alike."""
     if key is not None:
         try:
             idempotency.check_key(key)
         except idempotency.KeyInvalid as err:
-            return idempotency.refused(err)
+            return idempotency.refusal(err)
     # Validate and price first: both only read, so the transaction below is as short as it can be
     # and the 201 is known before it opens (the key row is written already completed).
+    fingerprint = (user_id, key, idempotency.fingerprint("POST", path, body)) if key is not None else None
     try:
         parsed = parse_checkout(body)
         laps.lap("validation")
         priced = price_order(user_id, parsed)
     except (InvalidCheckout, CheckoutError) as err:
         errors = err.errors if isinstance(err, InvalidCheckout) else nest_errors(err.errors)
-        return _record(request, user_id, key, body, idempotency.StoredResponse(status.HTTP_400_BAD_REQUEST, errors))
+        return _record(fingerprint, Answer(status.HTTP_400_BAD_REQUEST, errors), None, correlation_id, laps)
     state = created_state(priced)
-    return _record(request, user_id, key, body, idempotency.StoredResponse(status.HTTP_201_CREATED, order_body(state)),
-                   (priced, state))
+    return _record(fingerprint, Answer(status.HTTP_201_CREATED, order_body(state)), (priced, state), correlation_id,
+                   laps)
 
 
-def _record(request: HttpRequest, user_id: int, key: str | None, body: Any, answer: idempotency.StoredResponse,
-            order: tuple[dict[str, Any], OrderState] | None = None) -> HttpResponse:
-    """Claim the key and record the order (priced, with its state; None for a rejected request) in one transaction,
-    the response stored with them; or answer as the key's first request was answered."""
-    laps = laps_of(request)
+def _record(fingerprint: tuple[int, str, str] | None, answer: Answer,
+            order: tuple[dict[str, Any], OrderState] | None, correlation_id: uuid.UUID, laps: Laps) -> Answer:
+    """Claim the key (`fingerprint`: user, key and request fingerprint; None without a key) and record
+    the order (priced, with its state; None for a rejected request) in one transaction, the answer
+    stored with them; or answer as the key's first request was answered."""
     laps.lap("order")
     try:
         with transaction.atomic():  # the key, the order, its event and the stored response commit together
-            if key is not None:
-                claim = idempotency.claim(user_id, key, idempotency.fingerprint(request.method, request.path, body),
-                                          answer)
+            if fingerprint is not None:
+                claim = idempotency.claim(*fingerprint, idempotency.StoredResponse(answer.status, answer.body))
                 laps.lap("idempotency")
                 if claim.replay is not None:  # nothing written: the transaction commits empty
-                    return json_response(claim.replay.body, claim.replay.status,
-                                         {"Idempotent-Replayed": "true", **location_of(claim.replay)})
+                    return Answer(claim.replay.status, claim.replay.body,
+                                  {"Idempotent-Replayed": "true", **location_of(claim.replay.status, claim.replay.body)})
             if order is not None:
-                record_order(order[0], correlation_id=correlation_id_of(request), state=order[1])
+                record_order(order[0], correlation_id=correlation_id, state=order[1])
     except (idempotency.KeyInFlight, idempotency.KeyReused) as err:
-        return idempotency.refused(err)
+        return idempotency.refusal(err)
     laps.lap("order")
-    response = json_response(answer.body, answer.status, location_of(answer))
+    answer = answer._replace(headers=location_of(answer.status, answer.body))
     laps.lap("response")
-    return response
+    return answer
 
 
 def nest_errors(errors: dict[str, list[str]]) -> dict[str, Any]:
@@ -155,7 +164,7 @@ def correlation_id_of(request: HttpRequest) -> uuid.UUID:
     return correlation.accept(request.META.get(correlation.META_KEY))[0]  # as the observability middleware does
 
 
-def location_of(answer: idempotency.StoredResponse) -> dict[str, str]:
+def location_of(status_code: int, body: Any) -> dict[str, str]:
     """The created order's URL for a 201 (a 400's body may have an "id" key too: the unknown field's)."""
-    created = answer.status == status.HTTP_201_CREATED and isinstance(answer.body, dict) and "id" in answer.body
-    return {"Location": f"/api/orders/{answer.body['id']}/"} if created else {}
+    created = status_code == status.HTTP_201_CREATED and isinstance(body, dict) and "id" in body
+    return {"Location": f"/api/orders/{body['id']}/"} if created else {}

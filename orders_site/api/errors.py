@@ -11,8 +11,15 @@ from django.views import defaults
 API_PREFIX = "/api/"
 
 
+SERVER_ERROR = "A server error occurred."
+
+
+def detail_body(detail: str) -> bytes:
+    return json.dumps({"detail": detail}).encode()
+
+
 def _json(status: int, detail: str) -> HttpResponse:
-    return HttpResponse(json.dumps({"detail": detail}), status=status, content_type="application/json")
+    return HttpResponse(detail_body(detail), status=status, content_type="application/json")
 
 
 def _is_api(request: HttpRequest) -> bool:
@@ -27,7 +34,7 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
-        return _json(500, "A server error occurred.")
+        return _json(500, SERVER_ERROR)
     return defaults.server_error(request)
 
 

@@ -37,7 +37,7 @@ from django.utils import timezone
 from rest_framework import status
 
 from .models import IdempotencyRecord
-from .responses import json_response
+from .responses import Answer, as_response
 
 MAX_KEY_LENGTH = 255
 
@@ -66,15 +66,20 @@ class OutsideTransaction(RuntimeError):
     """claim() was called without an enclosing transaction.atomic() block."""
 
 
-def refused(err: KeyInvalid | KeyInFlight | KeyReused) -> HttpResponse:
+def refusal(err: KeyInvalid | KeyInFlight | KeyReused) -> Answer:
     """The answer to a key this module refused, the same for every endpoint that takes one: 400 for
     a malformed key, 409 (retry later) while its first request runs, 422 for a key used before with
-    another request. Plain JSON: the checkout view is not a DRF view (a DRF view may return it too)."""
+    another request."""
     if isinstance(err, KeyInvalid):
-        return json_response({"Idempotency-Key": [str(err)]}, status.HTTP_400_BAD_REQUEST)
+        return Answer(status.HTTP_400_BAD_REQUEST, {"Idempotency-Key": [str(err)]})
     if isinstance(err, KeyInFlight):
-        return json_response({"detail": str(err)}, status.HTTP_409_CONFLICT, {"Retry-After": "1"})
-    return json_response({"detail": str(err)}, status.HTTP_422_UNPROCESSABLE_ENTITY)
+        return Answer(status.HTTP_409_CONFLICT, {"detail": str(err)}, {"Retry-After": "1"})
+    return Answer(status.HTTP_422_UNPROCESSABLE_ENTITY, {"detail": str(err)})
+
+
+def refused(err: KeyInvalid | KeyInFlight | KeyReused) -> HttpResponse:
+    """refusal() as plain JSON: the checkout view is not a DRF view (a DRF view may return it too)."""
+    return as_response(refusal(err))
 
 
 @dataclass(frozen=True)

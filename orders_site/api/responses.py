@@ -5,17 +5,32 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.http import HttpResponse
 
 from orders_site.orders.projection import OrderState
 
 
+class Answer(NamedTuple):
+    """A JSON answer before it becomes a response: Django's (as_response) or the WSGI entry's (checkout_wsgi)."""
+
+    status: int
+    body: Any
+    headers: dict[str, str] = {}
+
+
+def json_bytes(body: Any) -> bytes:
+    """`body` (plain JSON types) as DRF's JSONRenderer writes it: compact, UTF-8."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def json_response(body: Any, status_code: int, headers: dict[str, str] | None = None) -> HttpResponse:
-    """`body` (plain JSON types) as DRF's JSONRenderer writes it: compact, UTF-8, application/json."""
-    return HttpResponse(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status=status_code,
-                        content_type="application/json", headers=headers)
+    return HttpResponse(json_bytes(body), status=status_code, content_type="application/json", headers=headers)
+
+
+def as_response(answer: Answer) -> HttpResponse:
+    return json_response(answer.body, answer.status, answer.headers)
 
 
 def iso(moment: datetime) -> str:

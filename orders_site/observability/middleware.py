@@ -3,7 +3,7 @@ log line (plus one `checkout` line per order placed). Views are unaware of it.""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import structlog
 from django.http import HttpRequest, HttpResponse
@@ -39,33 +39,39 @@ class RequestObservability:
     @staticmethod
     def _observe(request: HttpRequest, response: HttpResponse, seconds: float, *, replaced: bool) -> None:
         match = getattr(request, "resolver_match", None)
-        route = match.route if match is not None else None
-        http_metrics.observe(request.method or "", route, response.status_code, seconds)
-        if route in QUIET_ROUTES:
-            return
-        fields = {"method": request.method, "route": route or http_metrics.UNMATCHED, "status": response.status_code,
-                  "duration_ms": round(seconds * 1000, 1)}
-        if replaced:
-            fields["correlation_id_replaced"] = True  # the client sent something that is not a UUID
-        log.info("request", **fields)
-        if route == CHECKOUT_ROUTE and request.method == "POST":
-            outcome = checkout_outcome(response)
-            http_metrics.CHECKOUTS.labels(outcome).inc()
-            order_id = placed_order_id(response)
-            log.info("checkout", order_id=order_id, outcome=outcome, status=response.status_code,
-                     duration_ms=fields["duration_ms"])
+        observe(request.method or "", match.route if match is not None else None, response.status_code, response,
+                seconds, replaced=replaced)
 
 
-def placed_order_id(response: HttpResponse) -> str | None:
+def observe(method: str, route: str | None, status: int, headers: Mapping[str, str], seconds: float, *,
+            replaced: bool) -> None:
+    """A finished request's metrics and log lines (`headers`: the response's). Also called by the
+    checkout's WSGI entry (orders_site/api/checkout_wsgi.py), which answers without this middleware."""
+    http_metrics.observe(method, route, status, seconds)
+    if route in QUIET_ROUTES:
+        return
+    fields = {"method": method, "route": route or http_metrics.UNMATCHED, "status": status,
+              "duration_ms": round(seconds * 1000, 1)}
+    if replaced:
+        fields["correlation_id_replaced"] = True  # the client sent something that is not a UUID
+    log.info("request", **fields)
+    if route == CHECKOUT_ROUTE and method == "POST":
+        outcome = checkout_outcome(status, headers)
+        http_metrics.CHECKOUTS.labels(outcome).inc()
+        log.info("checkout", order_id=placed_order_id(headers), outcome=outcome, status=status,
+                 duration_ms=fields["duration_ms"])
+
+
+def placed_order_id(headers: Mapping[str, str]) -> str | None:
     """The order a checkout created or replayed, from its `Location: /api/orders/<id>/` header."""
-    location = response.get("Location") or ""
+    location = headers.get("Location") or ""
     parts = [p for p in location.split("/") if p]
     return parts[-1] if len(parts) >= 3 and parts[-2] == "orders" else None
 
 
-def checkout_outcome(response: HttpResponse) -> str:
-    if response.status_code == 201:
+def checkout_outcome(status: int, headers: Mapping[str, str]) -> str:
+    if status == 201:
         return "placed"
-    if response.get("Idempotent-Replayed") == "true":
+    if headers.get("Idempotent-Replayed") == "true":
         return "replayed"
-    return "rejected" if 400 <= response.status_code < 500 else "failed"
+    return "rejected" if 400 <= status < 500 else "failed"

@@ -1,11 +1,46 @@
 """Shared fixtures for integration tests: a small catalog and API clients for two customers and staff."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.auth import get_user_model
-from rest_framework.test import APIClient
+from django.core.handlers.wsgi import WSGIRequest
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from django.http import HttpResponse
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient, ForceAuthClientHandler
 
+from orders_site.api import checkout_wsgi
 from orders_site.catalog.services import receive_product
+
+
+class EntryHandler(ForceAuthClientHandler):
+    """The test client's handler with wsgi.py's routing: a request checkout_wsgi takes is answered
+    there, as in production, any other by Django. Like Django's ClientHandler, it sends the request
+    signals without close_old_connections, which would end the test's transaction."""
+
+    def __call__(self, environ: dict[str, Any]) -> HttpResponse:
+        if self._force_user is not None or not checkout_wsgi.takes(environ):
+            return super().__call__(environ)
+        request_started.disconnect(close_old_connections)
+        request_started.send(sender=self.__class__, environ=environ)
+        request_started.connect(close_old_connections)
+        status, headers, body = checkout_wsgi.serve(environ)
+        response = HttpResponse(body, status=int(status.split()[0]), headers=headers)
+        response.wsgi_request = WSGIRequest(environ)
+        response.served_by_entry = True  # for tests that must know which path answered
+        request_finished.disconnect(close_old_connections)
+        request_finished.send(sender=self.__class__)
+        request_finished.connect(close_old_connections)
+        return response
+
+
+class EntryAPIClient(APIClient):
+    def __init__(self, enforce_csrf_checks: bool = False, **defaults: Any) -> None:
+        super().__init__(enforce_csrf_checks, **defaults)
+        self.handler = EntryHandler(enforce_csrf_checks)
 
 
 @pytest.fixture
@@ -16,9 +51,10 @@ def catalog(db) -> None:
 
 
 def _client(username: str, *, staff: bool = False) -> APIClient:
+    """A client authenticated as production's clients are, with a token (the checkout then takes its WSGI entry)."""
     user, _ = get_user_model().objects.get_or_create(username=username, defaults={"is_staff": staff})
-    client = APIClient()
-    client.force_authenticate(user)
+    client = EntryAPIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
     client.user = user
     return client
 

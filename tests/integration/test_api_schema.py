@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.config import SchemathesisConfig
 
+from orders_site.api import checkout_wsgi
 from orders_site.catalog.services import receive_product
 from orders_site.orders.checkout import MAX_LINES
 
@@ -41,7 +42,8 @@ STATEFUL = settings(max_examples=8, stateful_step_count=6, deadline=None, derand
 # checkout and the X-Correlation-ID header for references to resources nothing creates, and then
 # never start a walk with a checkout.
 CONFIG = SchemathesisConfig.from_dict({"phases": {"stateful": {"inference": {"algorithms": []}}}})
-schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application(), config=CONFIG)
+# The application as wsgi.py builds it: the checkout then takes its own WSGI entry, as in production.
+schema = schemathesis.openapi.from_wsgi("/api/schema/", checkout_wsgi.routed(get_wsgi_application()), config=CONFIG)
 _keys = itertools.count()
 TOKEN = "schema-test-" + "0" * 28  # the key the fixture gives its user (a test's rows roll back after it)
 

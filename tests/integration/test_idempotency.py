@@ -180,10 +180,9 @@ def test_a_keyed_checkout_is_one_transaction_and_one_commit(alice: APIClient) ->
     assert response.status_code == 201, response.content
     # then one transaction wrote (the key, the event and the order): one commit, one WAL flush
     assert after - before == 1
-    # and it is four statements: the prices read before the transaction, then the key, the event and
-    # the order rows inside it; six round trips with BEGIN and COMMIT (the token lookup is not here:
-    # the test client is authenticated without one)
-    assert [tx for _, tx in statements] == [None, 0, 0, 0], [sql[:60] for sql, _ in statements]
+    # and it is five statements: the token's user and the prices read before the transaction, then the
+    # key, the event and the order rows inside it; seven round trips with BEGIN and COMMIT
+    assert [tx for _, tx in statements] == [None, None, 0, 0, 0], [sql[:60] for sql, _ in statements]
     assert IdempotencyRecord.objects.get(key="one-commit").state == IdempotencyRecord.State.COMPLETED
     # and a replay writes nothing at all (its COMMIT has no WAL to flush)
     before = next_transaction_id()

@@ -1,0 +1,254 @@
+"""The checkout's WSGI entry (orders_site/api/checkout_wsgi.py) answers as the Django view does.
+
+Each case is sent twice, by two users with their own tokens: through Django's handler (the view) and
+through the entry. Status, headers, body, what was written, the log lines and the 500 must agree; and
+everything the entry does not take reaches Django with its body unread.
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from django.test import RequestFactory, override_settings
+from django.urls import reverse
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from orders_site.api import checkout_wsgi
+from orders_site.api.body import MAX_BODY_BYTES
+from orders_site.api.models import IdempotencyRecord
+from orders_site.eventstore.models import StoredEvent
+from orders_site.observability import logs
+from orders_site.orders.models import Order
+
+from .conftest import EntryAPIClient
+
+pytestmark = pytest.mark.usefixtures("catalog")
+
+GOOD = {"items": [{"sku": "KB-001", "quantity": 2}, {"sku": "MS-002", "quantity": 1}], "payment_method": "card",
+        "shipping_note": "leave at the door"}
+JSON = "application/json"
+Request = tuple[bytes, str, dict[str, str]]  # body, content type, headers ({side} in a value: "view" or "entry")
+
+
+def body(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+# Each case: the requests one side sends in turn; the last answer is compared (earlier ones set it up).
+CASES: dict[str, list[Request]] = {
+    "placed with a key": [(body(GOOD), JSON, {"Idempotency-Key": "{side}-1"})],
+    "placed without a key": [(body(GOOD), JSON, {})],
+    "placed, +json media type": [(body(GOOD), "application/vnd.orders+json; charset=utf-8", {})],
+    "replayed": [(body(GOOD), JSON, {"Idempotency-Key": "{side}-2"})] * 2,
+    "key reused with another body": [(body(GOOD), JSON, {"Idempotency-Key": "{side}-3"}),
+                                     (body(GOOD | {"payment_method": "wallet"}), JSON, {"Idempotency-Key": "{side}-3"})],
+    "blank key": [(body(GOOD), JSON, {"Idempotency-Key": " "})],
+    "invalid fields": [(body({"items": [{"sku": "", "quantity": 0, "colour": "red"}], "payment_method": "cash"}),
+                        JSON, {"Idempotency-Key": "{side}-4"})],
+    "invalid fields, replayed": [(body({"items": []}), JSON, {"Idempotency-Key": "{side}-5"})] * 2,
+    "unknown sku": [(body({"items": [{"sku": "NOPE", "quantity": 1}], "payment_method": "card"}), JSON, {})],
+    "not json": [(b"{not json", JSON, {})],
+    "nested too deep": [(b"[" * 5000 + b"]" * 5000, JSON, {})],
+    "not an object": [(b"[]", JSON, {})],
+    "not utf-8": [(b'{"items": "\xff"}', JSON, {})],
+    "form media type": [(b"items=KB-001", "application/x-www-form-urlencoded", {})],
+    "latin-1 charset": [(body(GOOD), "application/json; charset=latin-1", {})],
+    "too large": [(b" " * (MAX_BODY_BYTES + 1), JSON, {})],
+    "unknown token": [(body(GOOD), JSON, {"Authorization": "Token " + "0" * 40})],
+    "token with spaces": [(body(GOOD), JSON, {"Authorization": "Token a b"})],
+    "token with nul": [(body(GOOD), JSON, {"Authorization": "token \x00"})],
+    "inactive user": [(body(GOOD), JSON, {"Authorization": "Token {inactive}"})],
+    "correlation id given": [(body(GOOD), JSON, {"X-Correlation-ID": "1f0e6f8e-0d5a-4c58-9d2a-0b8f4c3b2a19"})],
+    "correlation id replaced": [(body(GOOD), JSON, {"X-Correlation-ID": "not-a-uuid"})],
+}
+
+
+def token_of(username: str, **fields: Any) -> str:
+    user = get_user_model().objects.create(username=username, **fields)
+    return Token.objects.create(user=user).key
+
+
+def send(client: APIClient, request: Request, side: str, inactive: str) -> Any:
+    content, content_type, headers = request
+    headers = {k: v.format(side=side, inactive=inactive) for k, v in headers.items()}
+    return client.generic("POST", "/api/orders/", content, content_type=content_type, headers=headers)
+
+
+def normal_body(response: Any) -> Any:
+    """The body with what differs between two orders (ids, numbers, moments) blanked."""
+    value = json.loads(response.content)
+    if isinstance(value, dict):
+        value = {k: "*" if k in ("id", "number", "created_at", "updated_at") and k in value and
+                 response.status_code in (200, 201) else v for k, v in value.items()}
+    return value
+
+
+def normal_headers(response: Any, given_cid: str | None) -> dict[str, str]:
+    headers = {k.lower(): v for k, v in response.headers.items()}
+    cid = headers.pop("x-correlation-id")
+    assert cid == given_cid if given_cid and given_cid != "not-a-uuid" else uuid.UUID(cid)
+    if "location" in headers:
+        assert re.fullmatch(r"/api/orders/[0-9a-f-]{36}/", headers["location"])
+        headers["location"] = "*"
+    return headers
+
+
+def written_by(username: str) -> tuple[int, int, int]:
+    user = get_user_model().objects.get(username=username)
+    orders = Order.objects.filter(customer_id=user.pk)
+    events = StoredEvent.objects.filter(aggregate_id__in=[str(pk) for pk in orders.values_list("pk", flat=True)])
+    return orders.count(), events.count(), IdempotencyRecord.objects.filter(user_id=user.pk).count()
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_entry_answers_as_the_view(db, case: str) -> None:
+    # given a customer on each side, each with a token, and an inactive user's token
+    view, entry = APIClient(), EntryAPIClient()
+    view.credentials(HTTP_AUTHORIZATION=f"Token {token_of('view')}")
+    entry.credentials(HTTP_AUTHORIZATION=f"Token {token_of('entry')}")
+    inactive = token_of("gone", is_active=False)
+    # when each side sends the case's requests
+    answers = {}
+    for side, client in (("view", view), ("entry", entry)):
+        for request in CASES[case]:
+            answers[side] = send(client, request, side, inactive)
+    # then the entry answered them, and as the view did
+    assert getattr(answers["entry"], "served_by_entry", False) and not hasattr(answers["view"], "served_by_entry")
+    given_cid = CASES[case][-1][2].get("X-Correlation-ID")
+    assert answers["entry"].status_code == answers["view"].status_code
+    assert normal_headers(answers["entry"], given_cid) == normal_headers(answers["view"], given_cid)
+    assert normal_body(answers["entry"]) == normal_body(answers["view"])
+    # and wrote the same: orders, their events, the key rows
+    assert written_by("entry") == written_by("view")
+
+
+def test_a_placed_order_is_the_same_order_on_both_paths(db) -> None:
+    view, entry = APIClient(), EntryAPIClient()
+    view.credentials(HTTP_AUTHORIZATION=f"Token {token_of('view')}")
+    entry.credentials(HTTP_AUTHORIZATION=f"Token {token_of('entry')}")
+    cid = str(uuid.uuid4())
+    placed = [send(c, (body(GOOD), JSON, {"X-Correlation-ID": cid}), side, "")
+              for side, c in (("view", view), ("entry", entry))]
+    assert [p.status_code for p in placed] == [201, 201]
+    events = [StoredEvent.objects.get(aggregate_id=p.json()["id"]) for p in placed]
+    assert {e.correlation_id for e in events} == {uuid.UUID(cid)}
+    assert events[0].event_type == events[1].event_type == "OrderCreated"
+    assert len({e.schema_fingerprint for e in events}) == 1
+    # the detail view shows what the 201 said (and more: history, delivery), for both
+    for p, client in zip(placed, (view, entry)):
+        detail = client.get(p["Location"]).json()
+        assert {k: detail[k] for k in p.json()} == p.json()
+
+
+def log_lines(client: APIClient, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    written = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", written)
+    logs.configure(process="web", json=True)
+    try:
+        send(client, (body(GOOD), JSON, {"Idempotency-Key": f"log-{uuid.uuid4()}"}), "", "")
+    finally:
+        monkeypatch.undo()
+        logs.configure()
+    ignored = {"timestamp", "duration_ms", "correlation_id", "order_id"}
+    return [{k: v for k, v in json.loads(line).items() if k not in ignored} for line in written.getvalue().splitlines()]
+
+
+def test_the_entry_logs_the_lines_the_middleware_logs(db, monkeypatch: pytest.MonkeyPatch) -> None:
+    view, entry = APIClient(), EntryAPIClient()
+    view.credentials(HTTP_AUTHORIZATION=f"Token {token_of('view')}")
+    entry.credentials(HTTP_AUTHORIZATION=f"Token {token_of('entry')}")
+    from_view, from_entry = log_lines(view, monkeypatch), log_lines(entry, monkeypatch)
+    assert [line["event"] for line in from_entry] == ["request", "checkout"]
+    assert from_entry == from_view
+
+
+def test_an_unexpected_error_is_the_same_json_500_and_logged(db, monkeypatch: pytest.MonkeyPatch,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the database went away")
+
+    view, entry = APIClient(raise_request_exception=False), EntryAPIClient(raise_request_exception=False)
+    view.credentials(HTTP_AUTHORIZATION=f"Token {token_of('view')}")
+    entry.credentials(HTTP_AUTHORIZATION=f"Token {token_of('entry')}")
+    monkeypatch.setattr("orders_site.api.checkout.answer_checkout", fail)
+    monkeypatch.setattr("orders_site.api.checkout_wsgi.answer_checkout", fail)
+    answers = [send(c, (body(GOOD), JSON, {}), "", "") for c in (view, entry)]
+    assert [a.status_code for a in answers] == [500, 500]
+    assert answers[0].json() == answers[1].json() == {"detail": "A server error occurred."}
+    assert normal_headers(answers[1], None) == normal_headers(answers[0], None)
+    errors = [r for r in caplog.records if r.name == "django.request" and r.levelname == "ERROR"]
+    assert len(errors) == 2 and all(r.exc_info and "went away" in str(r.exc_info[1]) for r in errors)
+
+
+def test_the_entry_serves_the_urlconfs_checkout_path() -> None:
+    assert reverse("orders") == checkout_wsgi.PATH
+
+
+def environ(path: str = "/api/orders/", method: str = "POST", **extra: str) -> dict[str, Any]:
+    headers = {"HTTP_AUTHORIZATION": "Token abc", **extra}
+    return RequestFactory().generic(method, path, b"{}", content_type=JSON, **headers).environ
+
+
+@pytest.mark.parametrize(("name", "request_environ", "settings_override"), [
+    ("a GET", lambda: environ(method="GET"), {}),
+    ("another path", lambda: environ("/api/orders"), {}),
+    ("under a script name", lambda: environ(SCRIPT_NAME="/shop"), {}),
+    ("a cookie (a browser's session)", lambda: environ(HTTP_COOKIE="sessionid=abc"), {}),
+    ("another scheme", lambda: environ(HTTP_AUTHORIZATION="Basic YWxpY2U6c2VjcmV0"), {}),
+    ("no credentials", lambda: {k: v for k, v in environ().items() if k != "HTTP_AUTHORIZATION"}, {}),
+    ("a Host Django refuses", lambda: environ(HTTP_HOST="evil.example"), {}),
+    ("DEBUG", environ, {"DEBUG": True}),
+    ("an HTTPS redirect", environ, {"SECURE_SSL_REDIRECT": True}),
+    ("HSTS", environ, {"SECURE_HSTS_SECONDS": 3600}),
+    ("forwarded hosts", environ, {"USE_X_FORWARDED_HOST": True}),
+    ("another API chain", environ, {"API_MIDDLEWARE": [*checkout_wsgi.API_CHAIN, "x.Y"]}),
+])
+def test_what_the_entry_does_not_take_goes_to_django(name: str, request_environ: Any,
+                                                     settings_override: dict[str, Any]) -> None:
+    assert checkout_wsgi.takes(environ()), "the baseline request is taken"
+    with override_settings(**settings_override):
+        assert not checkout_wsgi.takes(request_environ()), name
+
+
+@pytest.fixture
+def keep_test_connection() -> Iterator[None]:
+    """routed() sends the request signals as Django's handler does; close_old_connections would end the
+    test's transaction (Django's test client leaves it out the same way)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+def test_routed_answers_what_it_takes_and_hands_the_rest_to_django_unread(db, keep_test_connection: None) -> None:
+    seen: list[bytes] = []
+
+    def django_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"])))
+        start_response("418 I'm a teapot", [])
+        return [b""]
+
+    app = checkout_wsgi.routed(django_app)
+    statuses: list[str] = []
+    token = token_of("wsgi")
+    taken = RequestFactory().post("/api/orders/", body(GOOD), content_type=JSON,
+                                  HTTP_AUTHORIZATION=f"Token {token}").environ
+    answer = b"".join(app(taken, lambda status, headers: statuses.append(status)))
+    assert statuses == ["201 Created"] and json.loads(answer)["status"] == "ORDERED" and not seen
+    left = RequestFactory().post("/api/orders/", body(GOOD), content_type=JSON, HTTP_COOKIE="sessionid=abc",
+                                 HTTP_AUTHORIZATION=f"Token {token}").environ
+    app(left, lambda status, headers: statuses.append(status))
+    assert statuses[-1] == "418 I'm a teapot" and seen == [body(GOOD)]
