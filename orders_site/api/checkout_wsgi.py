@@ -4,7 +4,7 @@
 Why: the checkout is the hot path, and measured A/B on the same stack (two servers side by side,
 alternating 10 s windows at 4 connections, docs/benchmarks.md "Checkout API, fifth pass") Django's
 request handling around the view -- the WSGIRequest, the API middleware chain, the URL resolver and
-the observability middleware's per-request plumbing -- cost ~0.9 of the web's ~3 ms per checkout.
+the observability middleware's per-request plumbing -- cost ~0.7 ms of the web's ~3 ms per checkout.
 
 What it takes: a POST to exactly /api/orders/ carrying `Authorization: Token ...`, no session cookie, a Host
 Django would accept, under settings where the API chain (settings.API_MIDDLEWARE) would only add its
