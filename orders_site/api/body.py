@@ -85,7 +85,7 @@ def parse_json(raw: bytes, media_type: str, charset: str | None) -> Any:
     UnsupportedMediaType (415) or ParseError (400)."""
     if len(raw) > MAX_BODY_BYTES:  # a server that does not pass Content-Length through
         raise BodyTooLarge()
-    charset = (charset or "utf-8").lower()
+    charset = ("utf-8" if charset is None else charset).lower()  # "charset=" (empty) is not UTF-8: 415
     if charset not in ("utf-8", "utf8"):
         raise UnsupportedMediaType(f"{media_type}; charset={charset}", detail="only UTF-8 JSON is accepted")
     try:

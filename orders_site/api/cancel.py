@@ -22,6 +22,7 @@ from orders_site.orders.models import Order
 from . import idempotency
 from .body import MAX_BODY_BYTES, read_json
 from .docs import FIELD_ERRORS, IDEMPOTENCY_KEY, NO_NUL, error
+from .responses import as_response
 from .serializers import OrderSerializer
 from .views import visible_orders
 
@@ -94,7 +95,7 @@ def cancel_order(request: Request, order_id: uuid.UUID) -> Response:
     try:
         idempotency.check_key(key)
     except idempotency.KeyInvalid as err:
-        return idempotency.refused(err)
+        return as_response(idempotency.refusal(err))  # plain JSON: a DRF view may return it
     try:
         # The key, the cancellation and the stored answer commit together; a crash rolls all back.
         with transaction.atomic():
@@ -106,7 +107,7 @@ def cancel_order(request: Request, order_id: uuid.UUID) -> Response:
             idempotency.complete(claim.record_id, response.status_code, response.data)
         return response
     except (idempotency.KeyInFlight, idempotency.KeyReused) as err:
-        return idempotency.refused(err)
+        return as_response(idempotency.refusal(err))  # plain JSON: a DRF view may return it
 
 
 def _cancel(request: Request, order_id: uuid.UUID, body: Any) -> Response:

@@ -9,7 +9,7 @@ the observability middleware's per-request plumbing -- cost ~0.7 ms of the web's
 What it takes: a POST to exactly /api/orders/ carrying `Authorization: Token ...`, no session cookie, a Host
 Django would accept, under settings where the API chain (settings.API_MIDDLEWARE) would only add its
 fixed headers. Everything else goes to Django untouched, before the body is read: a browser with a
-session, a bad Host, another scheme or none, DEBUG, an HTTPS redirect or HSTS to apply, an API chain
+session, a Host Django refuses (an empty one too), another scheme or none, DEBUG, FORCE_SCRIPT_NAME, an HTTPS redirect or HSTS to apply, an API chain
 that is not the one this module knows.
 
 What it answers is the view's answer: both call checkout.answer_checkout (and the same body reader
@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
 import structlog
 from django.conf import settings
-from django.core.signals import request_finished, request_started
+from django.core.signals import got_request_exception, request_finished, request_started
 from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import parse_header_parameters
@@ -42,7 +43,7 @@ from orders_site.observability.middleware import CHECKOUT_ROUTE, observe
 
 from . import errors, timing
 from .authentication import fetch_token_user, key_in_header
-from .body import check_head, parse_json
+from .body import MAX_BODY_BYTES, check_head, parse_json
 from .checkout import answer_checkout, error_answer
 from .responses import Answer, json_bytes
 
@@ -57,25 +58,27 @@ API_CHAIN = [
 ]
 ROUTER = "orders_site.api.routing.ApiChain"
 
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+Meta = dict[str, Any]  # the WSGI environ, called meta here as Django's request.META (the same dict)
+WsgiApp = Callable[[Meta, Callable[..., Any]], Iterable[bytes]]
 Served = tuple[str, list[tuple[str, str]], bytes]  # status line, headers, body
-Meta = dict[str, Any]  # the WSGI environ: request.META in Django's terms, the name used here
 
-request_log = logging.getLogger("django.request")  # where Django's handler reports an uncaught exception
+request_log = logging.getLogger("django.request")  # where Django's handler reports 4xx and 5xx answers
 
 
 def _settings_allow() -> bool:
     """Settings under which the API chain only adds fixed headers to a checkout's response."""
+    upload_limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE  # below the API's own: Django's 413 would come first
     return (not settings.DEBUG and not settings.SECURE_SSL_REDIRECT and not settings.SECURE_HSTS_SECONDS
             and not settings.PREPEND_WWW and not settings.DISALLOWED_USER_AGENTS
-            and not settings.USE_X_FORWARDED_HOST and settings.MIDDLEWARE[:1] == [ROUTER]
-            and list(settings.API_MIDDLEWARE) == API_CHAIN)
+            and not settings.USE_X_FORWARDED_HOST and settings.FORCE_SCRIPT_NAME is None
+            and (upload_limit is None or upload_limit >= MAX_BODY_BYTES)
+            and settings.MIDDLEWARE[:1] == [ROUTER] and list(settings.API_MIDDLEWARE) == API_CHAIN)
 
 
 def _host_allowed(meta: Meta) -> bool:
     """HttpRequest.get_host()'s check (with USE_X_FORWARDED_HOST off), without building the request."""
     host = meta.get("HTTP_HOST")
-    if not host:
+    if host is None:  # an empty header is checked as it is, as Django does (and refused)
         port = meta.get("SERVER_PORT", "")
         default = "443" if meta.get("wsgi.url_scheme") == "https" else "80"
         host = meta.get("SERVER_NAME", "") + ("" if port == default else f":{port}")
@@ -98,7 +101,7 @@ def _without_session(meta: Meta) -> bool:
 
 def _security_headers() -> list[tuple[str, str]]:
     """SecurityMiddleware's response headers for a plain-HTTP request (HSTS and the redirect are off: _settings_allow)."""
-    headers = []
+    headers: list[tuple[str, str]] = []
     if settings.SECURE_CONTENT_TYPE_NOSNIFF:
         headers.append(("X-Content-Type-Options", "nosniff"))
     policy = settings.SECURE_REFERRER_POLICY
@@ -110,7 +113,7 @@ def _security_headers() -> list[tuple[str, str]]:
     return headers
 
 
-def _answer(meta: Meta, cid: Any, laps: timing.Laps) -> Answer:
+def _answer(meta: Meta, cid: uuid.UUID, laps: timing.Laps) -> Answer:
     """The checkout's answer: token, body, then answer_checkout, as checkout.place_order does."""
     try:
         # WSGI gives headers as ISO-8859-1 text; get_authorization_header's encoding turns it back into bytes.
@@ -124,7 +127,8 @@ def _answer(meta: Meta, cid: Any, laps: timing.Laps) -> Answer:
     media_type, params = parse_header_parameters(meta.get("CONTENT_TYPE", ""))
     try:
         length = check_head(media_type, meta.get("CONTENT_LENGTH"))
-        body = parse_json(meta["wsgi.input"].read(length) if length else b"", media_type, params.get("charset"))
+        # Django's LimitedStream reads nothing for a length of 0 or less (none declared, chunked, negative).
+        body = parse_json(meta["wsgi.input"].read(length) if length > 0 else b"", media_type, params.get("charset"))
     except exceptions.APIException as exc:
         return error_answer(exc)
     return answer_checkout(user_id, body, meta.get("HTTP_IDEMPOTENCY_KEY"), path=PATH, correlation_id=cid,
@@ -144,7 +148,8 @@ def serve(meta: Meta) -> Served:
         try:
             answer = _answer(meta, cid, laps)
             body = json_bytes(answer.body)
-        except Exception:  # as Django's handler: logged with the traceback, errors.server_error's JSON 500
+        except Exception:  # as Django's handler: the signal, the traceback logged, errors.server_error's JSON 500
+            got_request_exception.send(sender=routed, request=None)
             request_log.error("Internal Server Error: %s", PATH, exc_info=True, extra={"status_code": 500})
             answer, body = Answer(500, None), errors.detail_body(errors.SERVER_ERROR)
         headers = [("Content-Type", "application/json"), *answer.headers.items(),
@@ -154,6 +159,8 @@ def serve(meta: Meta) -> Served:
         headers += [*_security_headers(), ("Content-Length", str(len(body)))]
         observe("POST", CHECKOUT_ROUTE, answer.status, answer.headers, time.perf_counter() - started,
                 replaced=bool(given) and not accepted)
+        if 400 <= answer.status < 500:  # as Django's handler logs every 4xx, after the middleware (log_response)
+            request_log.warning("%s: %s", HTTPStatus(answer.status).phrase, PATH, extra={"status_code": answer.status})
         return f"{answer.status} {HTTPStatus(answer.status).phrase}", headers, body
     finally:
         structlog.contextvars.clear_contextvars()
@@ -161,12 +168,12 @@ def serve(meta: Meta) -> Served:
 
 def routed(django_app: WsgiApp) -> WsgiApp:
     """`django_app`, with the checkouts takes() accepts answered here."""
-    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if not takes(environ):
-            return django_app(environ, start_response)
-        request_started.send(sender=routed, environ=environ)
+    def application(meta: Meta, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not takes(meta):
+            return django_app(meta, start_response)
+        request_started.send(sender=routed, environ=meta)
         try:
-            status, headers, body = serve(environ)
+            status, headers, body = serve(meta)
         finally:
             request_finished.send(sender=routed)
         start_response(status, headers)

@@ -15,6 +15,7 @@ SERVER_ERROR = "A server error occurred."
 
 
 def detail_body(detail: str) -> bytes:
+    """`{"detail": ...}` as Django's error views here write it (json.dumps' default spacing)."""
     return json.dumps({"detail": detail}).encode()
 
 

@@ -32,12 +32,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework import status
 
 from .models import IdempotencyRecord
-from .responses import Answer, as_response
+from .responses import Answer
 
 MAX_KEY_LENGTH = 255
 
@@ -75,11 +74,6 @@ def refusal(err: KeyInvalid | KeyInFlight | KeyReused) -> Answer:
     if isinstance(err, KeyInFlight):
         return Answer(status.HTTP_409_CONFLICT, {"detail": str(err)}, {"Retry-After": "1"})
     return Answer(status.HTTP_422_UNPROCESSABLE_ENTITY, {"detail": str(err)})
-
-
-def refused(err: KeyInvalid | KeyInFlight | KeyReused) -> HttpResponse:
-    """refusal() as plain JSON: the checkout view is not a DRF view (a DRF view may return it too)."""
-    return as_response(refusal(err))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ rows; a test holds them equal)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from django.http import HttpResponse
@@ -17,7 +19,7 @@ class Answer(NamedTuple):
 
     status: int
     body: Any
-    headers: dict[str, str] = {}
+    headers: Mapping[str, str] = MappingProxyType({})  # read-only: one default shared by every Answer
 
 
 def json_bytes(body: Any) -> bytes:
@@ -25,11 +27,13 @@ def json_bytes(body: Any) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def json_response(body: Any, status_code: int, headers: dict[str, str] | None = None) -> HttpResponse:
+def json_response(body: Any, status_code: int, headers: Mapping[str, str] | None = None) -> HttpResponse:
+    """An HttpResponse of `body` as json_bytes() writes it, application/json."""
     return HttpResponse(json_bytes(body), status=status_code, content_type="application/json", headers=headers)
 
 
 def as_response(answer: Answer) -> HttpResponse:
+    """The answer as Django's response (the view's); checkout_wsgi writes it to WSGI itself."""
     return json_response(answer.body, answer.status, answer.headers)
 
 

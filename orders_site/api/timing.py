@@ -63,4 +63,5 @@ def server_timing(laps: Laps) -> str:
 
 
 def enabled() -> bool:
+    """Whether responses carry the header (settings.API_SERVER_TIMING, which the bench turns on)."""
     return bool(getattr(settings, "API_SERVER_TIMING", False))

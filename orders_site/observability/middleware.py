@@ -39,7 +39,7 @@ class RequestObservability:
     @staticmethod
     def _observe(request: HttpRequest, response: HttpResponse, seconds: float, *, replaced: bool) -> None:
         match = getattr(request, "resolver_match", None)
-        observe(request.method or "", match.route if match is not None else None, response.status_code, response,
+        observe(request.method or "", match.route if match is not None else None, response.status_code, response.headers,
                 seconds, replaced=replaced)
 
 

@@ -19,7 +19,7 @@ from django.contrib.auth import get_user_model
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.test import RequestFactory, override_settings
-from django.urls import reverse
+from django.urls import resolve, reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -28,6 +28,7 @@ from orders_site.api.body import MAX_BODY_BYTES
 from orders_site.api.models import IdempotencyRecord
 from orders_site.eventstore.models import StoredEvent
 from orders_site.observability import logs
+from orders_site.observability.middleware import CHECKOUT_ROUTE
 from orders_site.orders.models import Order
 
 from .conftest import EntryAPIClient
@@ -37,7 +38,9 @@ pytestmark = pytest.mark.usefixtures("catalog")
 GOOD = {"items": [{"sku": "KB-001", "quantity": 2}, {"sku": "MS-002", "quantity": 1}], "payment_method": "card",
         "shipping_note": "leave at the door"}
 JSON = "application/json"
-Request = tuple[bytes, str, dict[str, str]]  # body, content type, headers ({side} in a value: "view" or "entry")
+# body, content type, headers (in a value: {side} is "view" or "entry", {token} the side's token, {inactive}
+# an inactive user's token)
+Request = tuple[bytes, str, dict[str, str]]
 
 
 def body(value: Any) -> bytes:
@@ -63,14 +66,44 @@ CASES: dict[str, list[Request]] = {
     "not utf-8": [(b'{"items": "\xff"}', JSON, {})],
     "form media type": [(b"items=KB-001", "application/x-www-form-urlencoded", {})],
     "latin-1 charset": [(body(GOOD), "application/json; charset=latin-1", {})],
+    "empty charset": [(body(GOOD), "application/json; charset=", {})],
     "too large": [(b" " * (MAX_BODY_BYTES + 1), JSON, {})],
     "unknown token": [(body(GOOD), JSON, {"Authorization": "Token " + "0" * 40})],
     "token with spaces": [(body(GOOD), JSON, {"Authorization": "Token a b"})],
     "token with nul": [(body(GOOD), JSON, {"Authorization": "token \x00"})],
     "inactive user": [(body(GOOD), JSON, {"Authorization": "Token {inactive}"})],
+    "lower-case scheme": [(body(GOOD), JSON, {"Authorization": "token {token}"})],
+    "token not ASCII": [(body(GOOD), JSON, {"Authorization": "Token \u00e9t\u00e9"})],
     "correlation id given": [(body(GOOD), JSON, {"X-Correlation-ID": "1f0e6f8e-0d5a-4c58-9d2a-0b8f4c3b2a19"})],
     "correlation id replaced": [(body(GOOD), JSON, {"X-Correlation-ID": "not-a-uuid"})],
 }
+# The status each case ends with: a case answered otherwise on both paths is not testing what it says.
+EXPECTED = {
+    "placed with a key": 201,
+    "placed without a key": 201,
+    "placed, +json media type": 201,
+    "replayed": 201,
+    "key reused with another body": 422,
+    "blank key": 400,
+    "invalid fields": 400,
+    "invalid fields, replayed": 400,
+    "unknown sku": 400,
+    "not json": 400,
+    "nested too deep": 400,
+    "not an object": 400,
+    "not utf-8": 400,
+    "form media type": 415,
+    "latin-1 charset": 415,
+    "empty charset": 415,
+    "too large": 413,
+    "unknown token": 401,
+    "token with spaces": 401,
+    "token with nul": 401,
+    "inactive user": 401,
+    "lower-case scheme": 201,
+    "token not ASCII": 401,
+    "correlation id given": 201,
+    "correlation id replaced": 201}
 
 
 def token_of(username: str, **fields: Any) -> str:
@@ -78,10 +111,17 @@ def token_of(username: str, **fields: Any) -> str:
     return Token.objects.create(user=user).key
 
 
-def send(client: APIClient, request: Request, side: str, inactive: str) -> Any:
+def send(client: APIClient, request: Request, side: str, inactive: str, **meta: str) -> Any:
     content, content_type, headers = request
-    headers = {k: v.format(side=side, inactive=inactive) for k, v in headers.items()}
-    return client.generic("POST", "/api/orders/", content, content_type=content_type, headers=headers)
+    credentials = client._credentials
+    headers = {k: v.format(side=side, inactive=inactive, token=credentials["HTTP_AUTHORIZATION"].split()[1])
+               for k, v in headers.items()}
+    if "Authorization" in headers:  # APIClient's credentials would override the request's own header
+        client._credentials = {}
+    try:
+        return client.generic("POST", "/api/orders/", content, content_type=content_type, headers=headers, **meta)
+    finally:
+        client._credentials = credentials
 
 
 def normal_body(response: Any) -> Any:
@@ -95,6 +135,8 @@ def normal_body(response: Any) -> Any:
 
 def normal_headers(response: Any, given_cid: str | None) -> dict[str, str]:
     headers = {k.lower(): v for k, v in response.headers.items()}
+    if "server-timing" in headers:  # the layers' names, not their durations
+        headers["server-timing"] = ",".join(part.split(";")[0] for part in headers["server-timing"].split(", "))
     cid = headers.pop("x-correlation-id")
     assert cid == given_cid if given_cid and given_cid != "not-a-uuid" else uuid.UUID(cid)
     if "location" in headers:
@@ -125,11 +167,34 @@ def test_the_entry_answers_as_the_view(db, case: str) -> None:
     # then the entry answered them, and as the view did
     assert getattr(answers["entry"], "served_by_entry", False) and not hasattr(answers["view"], "served_by_entry")
     given_cid = CASES[case][-1][2].get("X-Correlation-ID")
-    assert answers["entry"].status_code == answers["view"].status_code
+    assert answers["entry"].status_code == answers["view"].status_code == EXPECTED[case], answers["view"].content
     assert normal_headers(answers["entry"], given_cid) == normal_headers(answers["view"], given_cid)
     assert normal_body(answers["entry"]) == normal_body(answers["view"])
     # and wrote the same: orders, their events, the key rows
     assert written_by("entry") == written_by("view")
+
+
+def two_sides() -> tuple[APIClient, EntryAPIClient]:
+    view, entry = APIClient(), EntryAPIClient()
+    view.credentials(HTTP_AUTHORIZATION=f"Token {token_of('view')}")
+    entry.credentials(HTTP_AUTHORIZATION=f"Token {token_of('entry')}")
+    return view, entry
+
+
+@pytest.mark.parametrize(("content_length", "status"), [("abc", 400), ("-1", 400), ("0", 400), ("", 400)])
+def test_a_declared_length_is_read_as_django_reads_it(db, content_length: str, status: int) -> None:
+    answers = [send(c, (body(GOOD), JSON, {}), "", "", CONTENT_LENGTH=content_length) for c in two_sides()]
+    assert [a.status_code for a in answers] == [status, status]
+    assert answers[0].json() == answers[1].json() and getattr(answers[1], "served_by_entry", False)
+    assert not Order.objects.exists()
+
+
+@override_settings(API_SERVER_TIMING=True)
+def test_server_timing_names_the_same_layers(db) -> None:
+    answers = [send(c, (body(GOOD), JSON, {"Idempotency-Key": f"t-{side}"}), side, "")
+               for side, c in zip(("view", "entry"), two_sides())]
+    layers = [normal_headers(a, None)["server-timing"] for a in answers]
+    assert layers[0] == layers[1] and layers[1].startswith("framework,auth,validation,order,idempotency")
 
 
 def test_a_placed_order_is_the_same_order_on_both_paths(db) -> None:
@@ -150,12 +215,12 @@ def test_a_placed_order_is_the_same_order_on_both_paths(db) -> None:
         assert {k: detail[k] for k in p.json()} == p.json()
 
 
-def log_lines(client: APIClient, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+def log_lines(client: APIClient, request: Request, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     written = io.StringIO()
     monkeypatch.setattr(sys, "stderr", written)
     logs.configure(process="web", json=True)
     try:
-        send(client, (body(GOOD), JSON, {"Idempotency-Key": f"log-{uuid.uuid4()}"}), "", "")
+        send(client, request, "", "")
     finally:
         monkeypatch.undo()
         logs.configure()
@@ -163,12 +228,16 @@ def log_lines(client: APIClient, monkeypatch: pytest.MonkeyPatch) -> list[dict[s
     return [{k: v for k, v in json.loads(line).items() if k not in ignored} for line in written.getvalue().splitlines()]
 
 
-def test_the_entry_logs_the_lines_the_middleware_logs(db, monkeypatch: pytest.MonkeyPatch) -> None:
-    view, entry = APIClient(), EntryAPIClient()
-    view.credentials(HTTP_AUTHORIZATION=f"Token {token_of('view')}")
-    entry.credentials(HTTP_AUTHORIZATION=f"Token {token_of('entry')}")
-    from_view, from_entry = log_lines(view, monkeypatch), log_lines(entry, monkeypatch)
-    assert [line["event"] for line in from_entry] == ["request", "checkout"]
+@pytest.mark.parametrize(("request_", "events"), [
+    ((body(GOOD), JSON, {"Idempotency-Key": "log-1"}), ["request", "checkout"]),
+    ((body({"items": []}), JSON, {}), ["request", "checkout", "Bad Request: /api/orders/"]),
+    ((body(GOOD), JSON, {"Authorization": "Token " + "0" * 40}), ["request", "checkout", "Unauthorized: /api/orders/"]),
+])
+def test_the_entry_logs_the_lines_django_logs(db, monkeypatch: pytest.MonkeyPatch, request_: Request,
+                                              events: list[str]) -> None:
+    view, entry = two_sides()
+    from_view, from_entry = log_lines(view, request_, monkeypatch), log_lines(entry, request_, monkeypatch)
+    assert [line["event"] for line in from_entry] == events
     assert from_entry == from_view
 
 
@@ -192,6 +261,7 @@ def test_an_unexpected_error_is_the_same_json_500_and_logged(db, monkeypatch: py
 
 def test_the_entry_serves_the_urlconfs_checkout_path() -> None:
     assert reverse("orders") == checkout_wsgi.PATH
+    assert resolve(checkout_wsgi.PATH).route == CHECKOUT_ROUTE
 
 
 def environ(path: str = "/api/orders/", method: str = "POST", **extra: str) -> dict[str, Any]:
@@ -207,10 +277,15 @@ def environ(path: str = "/api/orders/", method: str = "POST", **extra: str) -> d
     ("another scheme", lambda: environ(HTTP_AUTHORIZATION="Basic YWxpY2U6c2VjcmV0"), {}),
     ("no credentials", lambda: {k: v for k, v in environ().items() if k != "HTTP_AUTHORIZATION"}, {}),
     ("a Host Django refuses", lambda: environ(HTTP_HOST="evil.example"), {}),
+    ("an empty Host", lambda: environ(HTTP_HOST=""), {}),
     ("DEBUG", environ, {"DEBUG": True}),
     ("an HTTPS redirect", environ, {"SECURE_SSL_REDIRECT": True}),
     ("HSTS", environ, {"SECURE_HSTS_SECONDS": 3600}),
     ("forwarded hosts", environ, {"USE_X_FORWARDED_HOST": True}),
+    ("PREPEND_WWW", environ, {"PREPEND_WWW": True}),
+    ("refused user agents", environ, {"DISALLOWED_USER_AGENTS": [re.compile("bot")]}),
+    ("a forced script name", environ, {"FORCE_SCRIPT_NAME": "/shop"}),
+    ("Django's upload limit below the API's", environ, {"DATA_UPLOAD_MAX_MEMORY_SIZE": 1024}),
     ("another API chain", environ, {"API_MIDDLEWARE": [*checkout_wsgi.API_CHAIN, "x.Y"]}),
 ])
 def test_what_the_entry_does_not_take_goes_to_django(name: str, request_environ: Any,
