@@ -17,7 +17,7 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -160,13 +160,42 @@ def charge(payment_id: uuid.UUID, client: GatewayClient) -> None:
     charge_all([payment_id], client)
 
 
+@dataclass
+class Settling:
+    """A payment as settle_all locks it: what an outcome changes, and what its event needs."""
+
+    pk: uuid.UUID
+    order_id: uuid.UUID
+    attempt: int
+    method: str
+    amount_minor: int
+    currency: str
+    status: str
+    gateway_transaction_id: str
+    decline_code: str
+    failure_reason: str
+    correlation_id: uuid.UUID
+    cause_event_id: uuid.UUID
+    updated_at: datetime | None = None
+
+
+# Plain SQL, as start_payments: through the ORM (a select_for_update queryset compiled per batch and a
+# model per row) the settle was about a fifth of the payment consumer's CPU at 100 orders/s
+# (docs/benchmarks.md, "Saga, fifth pass"). Locked in primary-key order, as the ORM's order_by("pk") did.
+_LOCK_FOR_SETTLE = (
+    f"SELECT id, order_id, attempt, method, amount_minor, currency, status, gateway_transaction_id, decline_code,"
+    f" failure_reason, correlation_id, cause_event_id FROM {Payment._meta.db_table}"
+    " WHERE id = ANY(%b::uuid[]) ORDER BY id FOR UPDATE")
+
+
 def settle_all(results: list[tuple[uuid.UUID, ChargeResult]]) -> None:
     """Record what the gateway said. Opens its own transaction and locks the payments (primary-key
     order); a payment already settled is left alone, so a late or repeated answer changes nothing."""
     with transaction.atomic():
-        locked = {p.pk: p for p in Payment.objects.select_for_update().filter(
-            pk__in=[pk for pk, _ in results]).order_by("pk")}
-        changed: list[Payment] = []
+        with connection.cursor() as cur:
+            cur.execute(_LOCK_FOR_SETTLE, [[pk for pk, _ in results]])
+            locked = {row[0]: Settling(*row) for row in cur.fetchall()}
+        changed: list[Settling] = []
         events: list[NewEvent] = []
         now = timezone.now()
         for payment_id, result in results:
@@ -196,7 +225,7 @@ def settle_all(results: list[tuple[uuid.UUID, ChargeResult]]) -> None:
         append_events(events)
 
 
-def _write_outcomes(payments: list[Payment]) -> None:
+def _write_outcomes(payments: list[Settling]) -> None:
     """One UPDATE for the settled payments (Django's bulk_update builds a CASE per row and column,
     which cost more CPU than the rest of a settle)."""
     if not payments:
@@ -207,7 +236,7 @@ def _write_outcomes(payments: list[Payment]) -> None:
             " failure_reason = v.reason, updated_at = v.at"
             " FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[])"
             "  AS v(id, status, txn, code, reason, at) WHERE payments.id = v.id",
-            [[p.pk for p in payments], [p.status for p in payments], [p.gateway_transaction_id for p in payments],
+            [[p.pk for p in payments], [str(p.status) for p in payments], [p.gateway_transaction_id for p in payments],
              [p.decline_code for p in payments], [p.failure_reason for p in payments],
              [p.updated_at for p in payments]])
 
@@ -217,7 +246,7 @@ def settle(payment_id: uuid.UUID, result: ChargeResult) -> None:
     settle_all([(payment_id, result)])
 
 
-def _event(payment: Payment, event_type: str, record: dict) -> NewEvent:
+def _event(payment: Payment | Settling, event_type: str, record: dict) -> NewEvent:
     return new_event(event_type, str(payment.order_id), record, correlation_id=payment.correlation_id,
                      causation_id=payment.cause_event_id)
 
