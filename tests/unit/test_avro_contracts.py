@@ -341,3 +341,10 @@ def test_topic_catalog_lists_the_headers_the_connector_sends() -> None:
     connector["config"]["transforms.outbox.table.fields.additional.placement"] += ",tenant:header:tenantId"
     with pytest.raises(ValueError, match="tenantId"):
         render_catalog(connector)
+
+
+def test_keys_not_in_the_schema_are_named_by_their_path() -> None:
+    record = {"order_id": OID, "warehouse": "B", "lines": [{"sku": "A", "quantity": 1}, {"sku": "B", "quantity": 1,
+                                                                                      "bin": "7"}]}
+    with pytest.raises(avro.SchemaError, match=r"fields not in .*: warehouse, lines\[1\]\.bin$"):
+        avro.encode("StockHeld", record)
