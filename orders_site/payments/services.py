@@ -180,8 +180,9 @@ class Settling:
 
 
 # Plain SQL, as start_payments: through the ORM (a select_for_update queryset compiled per batch and a
-# model per row) the settle was about a fifth of the payment consumer's CPU at 100 orders/s
-# (docs/benchmarks.md, "Saga, fifth pass"). Locked in primary-key order, as the ORM's order_by("pk") did.
+# model per row) the settle was ~23 % of the payment consumer's GIL-holding samples at 100 orders/s,
+# though no CPU saving showed at the consumer level (docs/benchmarks.md, "Saga, fifth pass").
+# Locked in primary-key order, as the ORM's order_by("pk") did.
 _LOCK_FOR_SETTLE = (
     f"SELECT id, order_id, attempt, method, amount_minor, currency, status, gateway_transaction_id, decline_code,"
     f" failure_reason, correlation_id, cause_event_id FROM {Payment._meta.db_table}"
