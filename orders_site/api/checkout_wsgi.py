@@ -135,6 +135,14 @@ def _answer(meta: Meta, cid: uuid.UUID, laps: timing.Laps) -> Answer:
                            laps=laps)
 
 
+def _server_error() -> bytes:
+    """As Django's handler meets an exception: the signal, the traceback logged, errors.server_error's
+    JSON body (returned). Call it from an `except` block."""
+    got_request_exception.send(sender=routed, request=None)
+    request_log.error("Internal Server Error: %s", PATH, exc_info=True, extra={"status_code": 500})
+    return errors.detail_body(errors.SERVER_ERROR)
+
+
 def serve(meta: Meta) -> Served:
     """Answer a request takes() took. Signals are the caller's (routed() below, or a test's handler)."""
     laps = timing.Laps()
@@ -148,10 +156,8 @@ def serve(meta: Meta) -> Served:
         try:
             answer = _answer(meta, cid, laps)
             body = json_bytes(answer.body)
-        except Exception:  # as Django's handler: the signal, the traceback logged, errors.server_error's JSON 500
-            got_request_exception.send(sender=routed, request=None)
-            request_log.error("Internal Server Error: %s", PATH, exc_info=True, extra={"status_code": 500})
-            answer, body = Answer(500, None), errors.detail_body(errors.SERVER_ERROR)
+        except Exception:  # noqa: BLE001 - answered as Django's handler answers any exception
+            answer, body = Answer(500, None), _server_error()
         headers = [("Content-Type", "application/json"), *answer.headers.items(),
                    (correlation.HEADER, str(cid))]
         if timing.enabled():
@@ -174,6 +180,10 @@ def routed(django_app: WsgiApp) -> WsgiApp:
         request_started.send(sender=routed, environ=meta)
         try:
             status, headers, body = serve(meta)
+        except Exception:  # noqa: BLE001 - outside the answer (observing it, its headers): still JSON, not the server's page
+            body = _server_error()
+            status, headers = "500 Internal Server Error", [("Content-Type", "application/json"),
+                                                            ("Content-Length", str(len(body)))]
         finally:
             request_finished.send(sender=routed)
         start_response(status, headers)

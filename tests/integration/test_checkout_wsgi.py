@@ -327,3 +327,55 @@ def test_routed_answers_what_it_takes_and_hands_the_rest_to_django_unread(db, ke
                                  HTTP_AUTHORIZATION=f"Token {token}").environ
     app(left, lambda status, headers: statuses.append(status))
     assert statuses[-1] == "418 I'm a teapot" and seen == [body(GOOD)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_broken_under_a_checkout_is_replaced_for_the_next_one(catalog: None,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a token, and the web's database connection killed by the server (a restart, a failover)
+    from django.db import connection
+
+    token = token_of("reconnect")
+    app = checkout_wsgi.routed(lambda meta, start_response: [b""])
+
+    def checkout() -> tuple[str, dict[str, Any]]:
+        statuses: list[str] = []
+        meta = RequestFactory().post("/api/orders/", body(GOOD), content_type=JSON,
+                                     HTTP_AUTHORIZATION=f"Token {token}").environ
+        answer = b"".join(app(meta, lambda status, headers: statuses.append(status)))
+        return statuses[0], json.loads(answer)
+
+    # A persistent connection, as production's (the test settings close it after each request).
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)
+    connection.close()
+    assert checkout()[0] == "201 Created"
+    pid = connection.connection.info.backend_pid
+    from django.db import connections
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        other.close()
+    # when the next checkout meets the dead connection, and one more follows
+    failed, recovered = checkout(), checkout()
+    # then the first is the JSON 500 and Django's request_finished housekeeping drops the broken
+    # connection, so the second reconnects and places its order
+    assert failed == ("500 Internal Server Error", {"detail": "A server error occurred."})
+    assert recovered[0] == "201 Created" and recovered[1]["status"] == "ORDERED"
+    assert connection.connection.info.backend_pid != pid
+
+
+def test_an_error_while_observing_is_still_a_json_500(db, keep_test_connection: None, monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the metrics directory is full")
+
+    monkeypatch.setattr(checkout_wsgi, "observe", fail)
+    statuses: list[tuple[str, list[tuple[str, str]]]] = []
+    meta = RequestFactory().post("/api/orders/", body(GOOD), content_type=JSON,
+                                 HTTP_AUTHORIZATION=f"Token {token_of('observed')}").environ
+    answer = b"".join(checkout_wsgi.routed(lambda *a: [b""])(meta, lambda s, h: statuses.append((s, h))))
+    assert statuses[0][0] == "500 Internal Server Error" and json.loads(answer) == {"detail": "A server error occurred."}
+    assert ("Content-Type", "application/json") in statuses[0][1]
+    assert any(r.name == "django.request" and "metrics directory" in str(r.exc_info[1]) for r in caplog.records)
