@@ -130,11 +130,12 @@ def _record(fingerprint: tuple[int, str, str] | None, answer: Answer,
     try:
         with transaction.atomic():  # the key, the order, its event and the stored response commit together
             if fingerprint is not None:
-                claim = idempotency.claim(*fingerprint, idempotency.StoredResponse(answer.status, answer.body))
+                claim = idempotency.claim(*fingerprint, answer)
                 laps.lap("idempotency")
                 if claim.replay is not None:  # nothing written: the transaction commits empty
-                    return Answer(claim.replay.status, claim.replay.body,
-                                  {"Idempotent-Replayed": "true", **location_of(claim.replay.status, claim.replay.body)})
+                    replay = claim.replay
+                    return replay._replace(headers={"Idempotent-Replayed": "true",
+                                                    **location_of(replay.status, replay.body)})
             if order is not None:
                 record_order(order[0], correlation_id=correlation_id, state=order[1])
     except (idempotency.KeyInFlight, idempotency.KeyReused) as err:

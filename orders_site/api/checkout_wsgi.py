@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
-import structlog
 from django.conf import settings
 from django.core.signals import got_request_exception, request_finished, request_started
 from django.http.cookie import parse_cookie
@@ -39,7 +38,7 @@ from django.utils.http import parse_header_parameters
 from rest_framework import exceptions
 
 from orders_site.observability import correlation
-from orders_site.observability.middleware import CHECKOUT_ROUTE, observe
+from orders_site.observability.middleware import CHECKOUT_ROUTE, correlated, observe
 
 from . import errors, timing
 from .authentication import fetch_token_user, key_in_header
@@ -146,12 +145,8 @@ def _server_error() -> bytes:
 def serve(meta: Meta) -> Served:
     """Answer a request takes() took. Signals are the caller's (routed() below, or a test's handler)."""
     laps = timing.Laps()
-    started = laps.started
     given = meta.get(correlation.META_KEY)
-    cid, accepted = correlation.accept(given)
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(correlation_id=str(cid))
-    try:
+    with correlated(given) as (cid, accepted):
         laps.lap("framework")
         try:
             answer = _answer(meta, cid, laps)
@@ -163,13 +158,11 @@ def serve(meta: Meta) -> Served:
         if timing.enabled():
             headers.append(("Server-Timing", timing.server_timing(laps)))
         headers += [*_security_headers(), ("Content-Length", str(len(body)))]
-        observe("POST", CHECKOUT_ROUTE, answer.status, answer.headers, time.perf_counter() - started,
+        observe("POST", CHECKOUT_ROUTE, answer.status, answer.headers, time.perf_counter() - laps.started,
                 replaced=bool(given) and not accepted)
         if 400 <= answer.status < 500:  # as Django's handler logs every 4xx, after the middleware (log_response)
             request_log.warning("%s: %s", HTTPStatus(answer.status).phrase, PATH, extra={"status_code": answer.status})
         return f"{answer.status} {HTTPStatus(answer.status).phrase}", headers, body
-    finally:
-        structlog.contextvars.clear_contextvars()
 
 
 def routed(django_app: WsgiApp) -> WsgiApp:

@@ -77,15 +77,9 @@ def refusal(err: KeyInvalid | KeyInFlight | KeyReused) -> Answer:
 
 
 @dataclass(frozen=True)
-class StoredResponse:
-    status: int
-    body: Any
-
-
-@dataclass(frozen=True)
 class Claim:
     record_id: int
-    replay: StoredResponse | None  # the first request's answer to repeat; None: this request does the work
+    replay: Answer | None  # the first request's answer to repeat; None: this request does the work
 
 
 def check_key(key: str) -> None:
@@ -118,7 +112,7 @@ _COMPLETE = "UPDATE idempotency_keys SET state = %s, response_status = %s, respo
 MAX_ATTEMPTS = 3  # a row changed under us by a writer outside this scheme (purge, older code): look again
 
 
-def claim(user_id: int, key: str, request_fingerprint: str, response: StoredResponse | None = None) -> Claim:
+def claim(user_id: int, key: str, request_fingerprint: str, response: Answer | None = None) -> Claim:
     """Claim `key` for this request. Requires an enclosing transaction.atomic(): the lock is held, and
     the key row kept, only if that transaction commits.
 
@@ -163,7 +157,7 @@ def claim(user_id: int, key: str, request_fingerprint: str, response: StoredResp
             raise KeyReused("this Idempotency-Key was already used with a different request")
         if record.state == IdempotencyRecord.State.IN_FLIGHT:  # written by older two-commit code, still running
             raise KeyInFlight("a request with this Idempotency-Key is still being processed; retry later")
-        return Claim(record.pk, replay=StoredResponse(record.response_status, record.response_body))
+        return Claim(record.pk, replay=Answer(record.response_status, record.response_body))
     raise KeyInFlight("this Idempotency-Key is being changed by another writer; retry later")
 
 
