@@ -4,8 +4,8 @@ Each function takes a whole batch of orders, requires the caller's transaction (
 which also holds the inbox claims), locks the stock rows it touches in one statement in primary-key
 order (two holds sharing products never deadlock; a hold and a sale or release of one consumer batch
 lock in two statements, so two members of the stock group can deadlock, which PostgreSQL breaks and the
-runtime retries as a transient error), applies the batch with a few set-based
-statements and appends its events in one statement, in that same transaction. The reservation row
+runtime retries as a transient error), reads with a few set-based statements and
+writes the batch's rows and its events in one statement, in that same transaction. The reservation row
 makes each step happen once per order.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from django.db import connection
 
 from orders_site.eventstore.cause import Cause
-from orders_site.eventstore.store import NewEvent, append_events, new_caused_event
+from orders_site.eventstore.store import NewEvent, Write, append_events, new_caused_event
 
 from .models import Reservation
 
@@ -63,17 +63,16 @@ def _lock_stocks(skus: set[str]) -> dict[str, _Stock]:
         return {sku: _Stock(pid, on_hand, reserved) for sku, pid, on_hand, reserved in cur.fetchall()}
 
 
-def _write_stock_changes(stocks: dict[str, _Stock]) -> None:
+def _stock_changes(stocks: dict[str, _Stock]) -> Write | None:
     changed = [s for s in stocks.values() if any(s.delta.values())]
     if not changed:
-        return
-    with connection.cursor() as cur:
-        cur.execute("UPDATE stocks SET on_hand = stocks.on_hand + v.on_hand, reserved = stocks.reserved + v.reserved,"
-                    " sold = stocks.sold + v.sold"
-                    " FROM unnest(%b::bigint[], %b::int[], %b::int[], %b::int[]) AS v(id, on_hand, reserved, sold)"
-                    " WHERE stocks.product_id = v.id",
-                    [[s.product_id for s in changed], [s.delta["on_hand"] for s in changed],
-                     [s.delta["reserved"] for s in changed], [s.delta["sold"] for s in changed]])
+        return None
+    return Write("UPDATE stocks SET on_hand = stocks.on_hand + v.on_hand, reserved = stocks.reserved + v.reserved,"
+                 " sold = stocks.sold + v.sold"
+                 " FROM unnest(%b::bigint[], %b::int[], %b::int[], %b::int[]) AS v(id, on_hand, reserved, sold)"
+                 " WHERE stocks.product_id = v.id",
+                 [[s.product_id for s in changed], [s.delta["on_hand"] for s in changed],
+                  [s.delta["reserved"] for s in changed], [s.delta["sold"] for s in changed]])
 
 
 @dataclass
@@ -83,14 +82,13 @@ class _Reservation:
     lines: list[dict]
 
 
-def _insert_reservations(rows: list[tuple[uuid.UUID, str, list[dict]]]) -> None:
+def _new_reservations(rows: list[tuple[uuid.UUID, str, list[dict]]]) -> Write:
     # Plain SQL here and in the reads: Reservation models built and saved by the ORM were a fifth of
     # the stock consumer's CPU (docs/benchmarks.md, "Saga, third pass").
-    with connection.cursor() as cur:
-        cur.execute(f"INSERT INTO {Reservation._meta.db_table} (order_id, status, lines, created_at, updated_at)"
-                    " SELECT r.order_id, r.status, r.lines::jsonb, now(), now()"
-                    " FROM unnest(%b::uuid[], %b::text[], %b::text[]) AS r(order_id, status, lines)",
-                    [[r[0] for r in rows], [r[1] for r in rows], [json.dumps(r[2]) for r in rows]])
+    return Write(f"INSERT INTO {Reservation._meta.db_table} (order_id, status, lines, created_at, updated_at)"
+                 " SELECT r.order_id, r.status, r.lines::jsonb, now(), now()"
+                 " FROM unnest(%b::uuid[], %b::text[], %b::text[]) AS r(order_id, status, lines)",
+                 [[r[0] for r in rows], [r[1] for r in rows], [json.dumps(r[2]) for r in rows]])
 
 
 def hold_stocks(holds: list[Hold]) -> dict[uuid.UUID, str]:
@@ -128,9 +126,7 @@ def hold_stocks(holds: list[Hold]) -> dict[uuid.UUID, str]:
                 stocks[sku].delta["reserved"] += qty
             events.append(new_caused_event("StockHeld", order, {"order_id": order, "lines": plain}, hold.cause))
         rows.append((hold.order_id, decided[hold.order_id], plain))
-    _write_stock_changes(stocks)
-    _insert_reservations(rows)
-    append_events(events)
+    append_events(events, along=[_stock_changes(stocks), _new_reservations(rows)])
     return decided
 
 
@@ -173,12 +169,11 @@ def _move(moves: list[Move], target: str) -> set[uuid.UUID]:
             events.append(new_caused_event("StockSold", order, record, move.cause))
         else:
             events.append(new_caused_event("StockReleased", order, record | {"reason": move.reason}, move.cause))
-    _write_stock_changes(stocks)
     moved = sorted({m.order_id for m, _, _ in todo})
-    with connection.cursor() as cur:
-        cur.execute("UPDATE stock_reservations SET status = %s, updated_at = now() WHERE order_id = ANY(%b::uuid[])",
-                    [target, moved])
-    append_events(events)
+    append_events(events, along=[
+        _stock_changes(stocks),
+        Write(f"UPDATE {Reservation._meta.db_table} SET status = %s, updated_at = now() WHERE order_id = ANY(%b::uuid[])",
+              [target, moved])])
     return set(moved)
 
 

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.db.models import Max
@@ -35,6 +37,15 @@ class NewEvent:
     sequence: int | None = None
     # False: kept in the store, never relayed to Kafka (models.StoredEvent.published).
     published: bool = True
+
+
+@dataclass(frozen=True)
+class Write:
+    """A batch's effect as one data-modifying statement (INSERT or UPDATE, no RETURNING, no trailing
+    semicolon), handed to append_events to run in the same statement as the batch's events."""
+
+    sql: str
+    params: list[Any]
 
 
 def _require_transaction() -> None:
@@ -84,28 +95,43 @@ def fetch_events(aggregate_type: str, aggregate_id: str, *, until: datetime | No
     return list(qs.order_by("sequence"))
 
 
-def append_events(events: list[NewEvent]) -> None:
+def append_events(events: list[NewEvent], *, along: Sequence[Write | None] = ()) -> None:
     """Append many events in one statement, in list order. Requires: an enclosing transaction.atomic().
 
     Events without a sequence get their aggregate's next ones, counted on from the highest stored
     one in list order, so the sequences stay gapless per aggregate. As with
     append_event, two writers that pick the same sequence collide on the unique constraint.
+
+    `along`: the writes that record the same change (a None is skipped), run as WITH clauses of the
+    same statement, so the effect and its events cost one round trip. A consumer's round trip costs
+    it ~0.2 ms of CPU whatever the statement does (docs/benchmarks.md, "Saga, sixth pass"). The writes
+    must not touch `event_store`: the parts of one statement see one snapshot, in no set order.
     """
     _require_transaction()
-    if not events:
+    writes = [w for w in along if w is not None]
+    if not events and not writes:
         return
-    now = timezone.now()
-    rows = [(e.event_id or uuid.uuid4(), e.aggregate_type, e.aggregate_id, e.sequence, e.event_type,
-             e.schema_fingerprint, e.occurred_at or now, e.correlation_id, e.causation_id, e.payload, e.published)
-            for e in events]
+    prefix = ""
+    params: list[Any] = []
+    if writes:
+        prefix = "WITH " + ", ".join(f"effect_{n} AS ({w.sql})" for n, w in enumerate(writes)) + " "
+        params = [p for w in writes for p in w.params]
     with connection.cursor() as cur:
+        if not events:  # the writes alone: a CTE runs to completion even if nothing reads it
+            cur.execute(prefix + "SELECT 1", params)
+            return
+        now = timezone.now()
+        rows = [(e.event_id or uuid.uuid4(), e.aggregate_type, e.aggregate_id, e.sequence, e.event_type,
+                 e.schema_fingerprint, e.occurred_at or now, e.correlation_id, e.causation_id, e.payload, e.published)
+                for e in events]
         # One round trip: an event without a sequence takes its aggregate's highest stored one plus
         # its rank among this list's events of that aggregate. Positions are handed out in list order
         # (the relay publishes in position order).
         # The arrays go in binary (%b): psycopg builds a text array element by element in Python,
         # which cost ~50 us per event here, 5x the binary form (docs/benchmarks.md, "Saga, third pass").
         cur.execute(
-            "INSERT INTO event_store (event_id, aggregate_type, aggregate_id, sequence, event_type,"
+            prefix
+            + "INSERT INTO event_store (event_id, aggregate_type, aggregate_id, sequence, event_type,"
             " schema_fingerprint, occurred_at, correlation_id, causation_id, payload, published)"
             " SELECT u.event_id, u.agg_type, u.agg_id,"
             "  COALESCE(u.seq, COALESCE((SELECT max(s.sequence) FROM event_store s"
@@ -117,10 +143,10 @@ def append_events(events: list[NewEvent]) -> None:
             "  AS u(event_id, agg_type, agg_id, seq, event_type, fingerprint, occurred_at, correlation_id,"
             "   causation_id, payload, published, n)"
             " ORDER BY u.n",
-            [list(c) for c in zip(*rows)])
+            params + [list(c) for c in zip(*rows)])
 
 
-__all__ = ["NewEvent", "OutsideTransaction", "append_event", "append_event_row", "append_events", "fetch_events",
+__all__ = ["NewEvent", "OutsideTransaction", "Write", "append_event", "append_event_row", "append_events", "fetch_events",
            "new_caused_event", "new_event", "record_event_row",
            "next_sequence", "record_event"]
 

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from orders_site.eventstore.cause import Cause
-from orders_site.eventstore.store import append_events, new_caused_event
+from orders_site.eventstore.store import Write, append_events, new_caused_event
 from orders_site.orders.models import Order
 
 from .models import Notification
@@ -91,32 +91,29 @@ def notify_outcomes(outcomes: list[Outcome]) -> list[Notification]:
         events.append(new_caused_event("NotificationSent", str(order.order_id), {
             "order_id": str(order.order_id), "notification_id": str(notification.pk), "kind": kind,
             "channel": "file", "recipient": order.recipient}, outcome.cause))
-    _insert(created)
-    append_events(events)
+    append_events(events, along=[_new_notifications(created)])
     if created:
         transaction.on_commit(lambda: _deliver(created), robust=True)
     return created
 
 
-def _insert(notifications: list[Notification]) -> None:
+def _new_notifications(notifications: list[Notification]) -> Write | None:
     """One INSERT for the batch's notifications (stamping `sent_at` as auto_now_add would). Plain SQL:
     bulk_create's per-object preparation was an eighth of the notification consumer's CPU
     (docs/benchmarks.md, "Saga, fourth pass"). A second notification of an order and kind still
     fails on the constraint, as it did."""
     if not notifications:
-        return
+        return None
     now = timezone.now()
     for n in notifications:
         n.sent_at = now
         n._state.adding, n._state.db = False, "default"  # saved, as bulk_create would have marked it
-    with connection.cursor() as cur:
-        cur.execute(
-            f"INSERT INTO {Notification._meta.db_table} (id, order_id, kind, channel, recipient, body, sent_at)"
-            " SELECT n.*, %s FROM unnest(%b::uuid[], %b::uuid[], %b::text[], %b::text[], %b::text[], %b::text[])"
-            "  AS n(id, order_id, kind, channel, recipient, body)",
-            [now, [n.pk for n in notifications], [n.order_id for n in notifications], [n.kind for n in notifications],
-             [n.channel for n in notifications], [n.recipient for n in notifications],
-             [n.body for n in notifications]])
+    return Write(
+        f"INSERT INTO {Notification._meta.db_table} (id, order_id, kind, channel, recipient, body, sent_at)"
+        " SELECT n.*, %s FROM unnest(%b::uuid[], %b::uuid[], %b::text[], %b::text[], %b::text[], %b::text[])"
+        "  AS n(id, order_id, kind, channel, recipient, body)",
+        [now, [n.pk for n in notifications], [n.order_id for n in notifications], [n.kind for n in notifications],
+         [n.channel for n in notifications], [n.recipient for n in notifications], [n.body for n in notifications]])
 
 
 def _deliver(notifications: list[Notification]) -> None:

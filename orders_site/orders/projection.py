@@ -15,6 +15,7 @@ from django.db import connection
 
 from orders_site.eventstore import avro
 from orders_site.eventstore.models import StoredEvent
+from orders_site.eventstore.store import Write
 
 from .models import Order, OrderItem
 from .status import OrderStatus
@@ -153,19 +154,18 @@ def as_order(state: OrderState) -> Order:
     return order
 
 
-def update_many(states: list[OrderState]) -> None:
-    """Write existing orders' changed fields in one statement. Requires: the transaction that
-    appended their events (and holds their rows locked)."""
+def status_changes(states: list[OrderState]) -> Write | None:
+    """Existing orders' changed fields as one UPDATE, to run along their events
+    (store.append_events). Requires: the transaction that holds their rows locked."""
     if not states:
-        return
-    with connection.cursor() as cur:
-        cur.execute(
-            "UPDATE orders SET status = v.status, status_reason = v.reason, version = v.version,"
-            " updated_at = v.updated_at"
-            " FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::int[], %b::timestamptz[])"
-            "  AS v(id, status, reason, version, updated_at) WHERE orders.id = v.id",
-            [[s.order_id for s in states], [s.status.value for s in states], [s.status_reason for s in states],
-             [s.version for s in states], [s.updated_at for s in states]])
+        return None
+    return Write(
+        "UPDATE orders SET status = v.status, status_reason = v.reason, version = v.version,"
+        " updated_at = v.updated_at"
+        " FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::int[], %b::timestamptz[])"
+        "  AS v(id, status, reason, version, updated_at) WHERE orders.id = v.id",
+        [[s.order_id for s in states], [s.status.value for s in states], [s.status_reason for s in states],
+         [s.version for s in states], [s.updated_at for s in states]])
 
 
 def upsert(state: OrderState) -> None:

@@ -40,9 +40,9 @@ def apply_results(results: list[Result]) -> dict[uuid.UUID, list[OrderStatus]]:
     """Move each order to the status its results imply, in list order. Requires: a transaction.
 
     Locks every order of the list in one statement, in primary-key order (two writers never
-    deadlock), appends all OrderStatusChanged events in one statement and updates the projection in
-    another. The lock is FOR NO KEY UPDATE, as everywhere an order row is locked: an order's key never
-    changes, and a plain FOR UPDATE also conflicts with the FOR KEY SHARE lock PostgreSQL takes on the
+    deadlock), then appends all OrderStatusChanged events and updates the projection in a second
+    statement. The lock is FOR NO KEY UPDATE, as everywhere an order row is locked: an order's key
+    never changes, and a plain FOR UPDATE also conflicts with the FOR KEY SHARE lock PostgreSQL takes on the
     order when another service commits a row that references it (a payment, delivery, notification):
     measured, those waits closed cycles with this lock, each a deadlock found only after
     deadlock_timeout (1 s) that stalled two consumers (docs/benchmarks.md, "Saga").
@@ -74,6 +74,5 @@ def apply_results(results: list[Result]) -> dict[uuid.UUID, list[OrderStatus]]:
             events.append(event)
         states[result.order_id] = state
         applied.setdefault(result.order_id, []).extend(steps)
-    append_events(events)
-    projection.update_many([states[i] for i in applied])
+    append_events(events, along=[projection.status_changes([states[i] for i in applied])])
     return applied

@@ -45,8 +45,7 @@ def change_status(order_id: uuid.UUID, target: OrderStatus, *, cause: Cause, rea
     with transaction.atomic():
         order = Order.objects.select_for_update(no_key=True).get(pk=order_id)  # see saga.apply_results
         event, state = step(projection.state_of(order), target, cause=cause, reason=reason, now=timezone.now())
-        append_events([event])
-        projection.update_many([state])
+        append_events([event], along=[projection.status_changes([state])])
         order.status, order.version, order.status_reason, order.updated_at = (
             state.status.value, state.version, state.status_reason, state.updated_at)
         return order

@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from orders_site.eventstore.cause import Cause
-from orders_site.eventstore.store import NewEvent, append_events, new_event
+from orders_site.eventstore.store import NewEvent, Write, append_events, new_event
 from orders_site.orders.models import Order
 from orders_site.orders.status import OrderStatus
 
@@ -222,24 +222,21 @@ def settle_all(results: list[tuple[uuid.UUID, ChargeResult]]) -> None:
                 continue
             payment.updated_at = now
             changed.append(payment)
-        _write_outcomes(changed)
-        append_events(events)
+        append_events(events, along=[_outcomes(changed)])
 
 
-def _write_outcomes(payments: list[Settling]) -> None:
+def _outcomes(payments: list[Settling]) -> Write | None:
     """One UPDATE for the settled payments (Django's bulk_update builds a CASE per row and column,
     which cost more CPU than the rest of a settle)."""
     if not payments:
-        return
-    with connection.cursor() as cur:
-        cur.execute(
-            "UPDATE payments SET status = v.status, gateway_transaction_id = v.txn, decline_code = v.code,"
-            " failure_reason = v.reason, updated_at = v.at"
-            " FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[])"
-            "  AS v(id, status, txn, code, reason, at) WHERE payments.id = v.id",
-            [[p.pk for p in payments], [str(p.status) for p in payments], [p.gateway_transaction_id for p in payments],
-             [p.decline_code for p in payments], [p.failure_reason for p in payments],
-             [p.updated_at for p in payments]])
+        return None
+    return Write(
+        "UPDATE payments SET status = v.status, gateway_transaction_id = v.txn, decline_code = v.code,"
+        " failure_reason = v.reason, updated_at = v.at"
+        " FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[])"
+        "  AS v(id, status, txn, code, reason, at) WHERE payments.id = v.id",
+        [[p.pk for p in payments], [str(p.status) for p in payments], [p.gateway_transaction_id for p in payments],
+         [p.decline_code for p in payments], [p.failure_reason for p in payments], [p.updated_at for p in payments]])
 
 
 def settle(payment_id: uuid.UUID, result: ChargeResult) -> None:

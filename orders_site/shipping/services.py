@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.db import connection
 
 from orders_site.eventstore.cause import Cause
-from orders_site.eventstore.store import append_events, new_caused_event
+from orders_site.eventstore.store import Write, append_events, new_caused_event
 from orders_site.orders.models import Order
 from orders_site.orders.status import OrderStatus
 from orders_site.payments.models import Payment
@@ -29,7 +29,7 @@ def prepare_deliveries(preparations: list[Preparation]) -> list[uuid.UUID]:
     Locks the orders (primary-key order) so a cancellation cannot slip in between the check and
     the insert. Skips (no delivery, no event) an order cancelled or refunded meanwhile and one that
     has its delivery already; returns the ids of the deliveries created.
-    Plain SQL, one statement to read and one to write: with the ORM (three queries and a model per
+    Plain SQL, one statement to read and one to write the deliveries with their events: with the ORM (three queries and a model per
     delivery) this was half of the consumer's CPU (docs/benchmarks.md, "Saga, third pass").
     """
     ids = sorted({p.order_id for p in preparations})
@@ -56,11 +56,8 @@ def prepare_deliveries(preparations: list[Preparation]) -> list[uuid.UUID]:
         created.append((delivery_id, order_id))
         events.append(new_caused_event("DeliveryPrepared", str(order_id), {
             "order_id": str(order_id), "delivery_id": str(delivery_id), "status": status}, preparation.cause))
-    if created:
-        with connection.cursor() as cur:
-            cur.execute(f"INSERT INTO {Delivery._meta.db_table} (id, order_id, status, carrier, tracking_number,"
-                        " created_at) SELECT d.id, d.order_id, %s, '', '', now()"
-                        " FROM unnest(%b::uuid[], %b::uuid[]) AS d(id, order_id)",
-                        [status, [d for d, _ in created], [o for _, o in created]])
-    append_events(events)
+    append_events(events, along=[Write(
+        f"INSERT INTO {Delivery._meta.db_table} (id, order_id, status, carrier, tracking_number, created_at)"
+        " SELECT d.id, d.order_id, %s, '', '', now() FROM unnest(%b::uuid[], %b::uuid[]) AS d(id, order_id)",
+        [status, [d for d, _ in created], [o for _, o in created]]) if created else None])
     return [d for d, _ in created]

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 
 from orders_site.eventstore.models import StoredEvent
-from orders_site.eventstore.store import NewEvent, OutsideTransaction, append_event, fetch_events
+from orders_site.eventstore.store import NewEvent, OutsideTransaction, Write, append_event, append_events, fetch_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,8 +58,6 @@ def test_a_rolled_back_transaction_leaves_no_event() -> None:
 
 
 def test_a_bulk_append_numbers_each_aggregate_on_from_the_store_in_list_order() -> None:
-    from orders_site.eventstore.store import append_events
-
     def probe(aggregate: str) -> NewEvent:
         return NewEvent("probe", aggregate, "ProbeRecorded", b"x", "0" * 16, uuid.uuid4())
 
@@ -102,3 +101,66 @@ def test_the_relay_publication_carries_only_published_events() -> None:
     assert set(tables) == {"event_store", "relay_heartbeat", "debezium_signal"}
     assert tables["event_store"] == "published"
     assert tables["relay_heartbeat"] is None and tables["debezium_signal"] is None
+
+
+@pytest.fixture
+def effect_table() -> Iterator[None]:
+    with connection.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE probe_effect (id int PRIMARY KEY, note text NOT NULL)")
+    yield
+    with connection.cursor() as cur:
+        cur.execute("DROP TABLE probe_effect")
+
+
+def _effect(*ids: int) -> Write:
+    return Write("INSERT INTO probe_effect (id, note) SELECT i, %s FROM unnest(%b::int[]) AS i", ["done", list(ids)])
+
+
+def _statements_of(fn: Callable[[], None]) -> list[str]:
+    sent: list[str] = []
+
+    def record(execute, sql, params, many, context):  # noqa: ANN001 - Django's wrapper protocol
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        fn()
+    return sent
+
+
+def test_the_writes_of_a_change_and_its_events_are_one_statement(effect_table: None) -> None:
+    # given two writes recording a change (and a None: nothing to write), when appended with the events
+    with transaction.atomic():
+        sent = _statements_of(lambda: append_events([_event("w"), _event("w")],
+                                                    along=[_effect(1, 2), None, _effect(3)]))
+    # then one statement wrote the rows and the events, numbered as usual
+    assert len(sent) == 1 and sent[0].startswith("WITH effect_0 AS (INSERT INTO probe_effect")
+    with connection.cursor() as cur:
+        cur.execute("SELECT id FROM probe_effect ORDER BY id")
+        assert [r[0] for r in cur.fetchall()] == [1, 2, 3]
+    assert [e.sequence for e in fetch_events("probe", "w")] == [1, 2]
+
+
+def test_writes_without_events_still_run(effect_table: None) -> None:
+    with transaction.atomic():
+        sent = _statements_of(lambda: append_events([], along=[_effect(7)]))
+        nothing = _statements_of(lambda: append_events([], along=[None]))
+    assert len(sent) == 1 and nothing == []
+    with connection.cursor() as cur:
+        cur.execute("SELECT id, note FROM probe_effect")
+        assert cur.fetchall() == [(7, "done")]
+    assert StoredEvent.objects.count() == 0
+
+
+def test_a_failing_write_appends_none_of_the_events(effect_table: None) -> None:
+    # given a row the write will collide with
+    with connection.cursor() as cur:
+        cur.execute("INSERT INTO probe_effect VALUES (5, 'before')")
+    # when the change's write fails, then its events, though valid, are not appended either
+    with pytest.raises(IntegrityError):
+        with transaction.atomic():
+            append_events([_event("f")], along=[_effect(4, 5)])
+    assert StoredEvent.objects.filter(aggregate_id="f").count() == 0
+    with connection.cursor() as cur:
+        cur.execute("SELECT id FROM probe_effect")
+        assert cur.fetchall() == [(5,)]
