@@ -1,4 +1,4 @@
-"""`python -m bench [all|start|relay|api|saga|chaos] [options]` (make bench = all): run benchmarks,
+"""`python -m bench [all|start|relay|api|saga|handlers|chaos] [options]` (make bench = all): run benchmarks,
 each suite on its own private stack, print a summary and write it as JSON and a PNG chart (not for
 chaos) to bench/results/."""
 from __future__ import annotations
@@ -71,10 +71,19 @@ def run_saga(args: argparse.Namespace) -> dict[str, object]:
                                      warm_up=(args.warm_up_rate, args.warm_up_seconds))}
 
 
+def run_handlers(args: argparse.Namespace) -> dict[str, object]:
+    from . import handlers
+
+    with private_stack(relay=False, gateway=True) as stack:
+        return {"handlers": handlers.measure(stack, batch_orders=[int(b) for b in args.handler_batches.split(",")],
+                                             orders=args.handler_orders)}
+
+
 def run_all(args: argparse.Namespace) -> dict[str, object]:
     """Every benchmark, one private stack each (the API run must not share cores with the consumers)."""
     report: dict[str, object] = {}
-    for name, run in [("start", run_start), ("relay", run_relay), ("api", run_api), ("saga", run_saga)]:
+    for name, run in [("start", run_start), ("relay", run_relay), ("api", run_api), ("saga", run_saga),
+                      ("handlers", run_handlers)]:
         say(f"===== {name} =====")
         report.update(run(args))
     return report
@@ -148,6 +157,14 @@ def headline(report: dict) -> list[str]:
                      f"(target p99 < 500 ms: {verdict(c['p99_met'])})")
         lines.append(f"highest sustained saga rate: {saga['highest_sustained_rate']:.0f} orders/s "
                      f"(target 300: {verdict(saga['sustained_met'])})")
+    if handlers := report.get("handlers"):
+        for run in handlers["runs"]:
+            lines.append(f"consumers in-process, {run['orders_per_round']} orders per batch: {run['cpu_ms_per_order']} ms "
+                         f"of CPU per order, {run['transactions_per_order']} transactions, "
+                         f"{run['statements_per_order']} statements")
+        if split := handlers.get("split"):
+            lines.append(f"  = {split['cpu_ms_per_order']} ms per order + {split['cpu_ms_per_round_of_batches']} ms "
+                         "per round of batches (one batch per service and saga step)")
     if chaos := report.get("chaos"):
         lines.append(f"chaos: {chaos['orders_placed']} orders, faults {chaos['faults_injected']}, drained in "
                      f"{chaos['drain_seconds']} s, invariants {'hold' if chaos['all_invariants_hold'] else 'FAIL'}")
@@ -156,7 +173,7 @@ def headline(report: dict) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("suite", nargs="?", default="all", choices=["all", "start", "relay", "api", "saga", "chaos"])
+    parser.add_argument("suite", nargs="?", default="all", choices=["all", "start", "relay", "api", "saga", "handlers", "chaos"])
     parser.add_argument("--first-starts", type=int, default=5, help="start: first starts on an empty data directory")
     parser.add_argument("--idle-seconds", type=float, default=30.0, help="start: seconds of idle CPU measurement")
     parser.add_argument("--chaos-seconds", type=float, default=180.0, help="chaos: seconds of faults under load")
@@ -182,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="saga: orders/s before anything is measured (the JVMs compile their hot paths)")
     parser.add_argument("--warm-up-seconds", type=float, default=180.0,
                         help="saga: seconds of that warm-up (the JVMs' compilers settle in 2-3 minutes of load)")
+    parser.add_argument("--handler-batches", default="1,5,20,50",
+                        help="handlers: orders per round, i.e. per batch of each service and saga step")
+    parser.add_argument("--handler-orders", type=int, default=600, help="handlers: orders measured per batch size")
     parser.add_argument("--rate", type=float, default=200.0, help="events/s for the latency run")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds of the latency run")
     parser.add_argument("--backlog", type=int, default=50_000, help="events in the drain run")
@@ -192,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM must unwind through private_stack's clean-up, or the stack's processes outlive us.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     suites = {"all": run_all, "start": run_start, "chaos": run_chaos, "api": run_api, "relay": run_relay,
-              "saga": run_saga}
+              "saga": run_saga, "handlers": run_handlers}
     report = {"machine": machine(), **suites[args.suite](args)}
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{args.suite}-{time.strftime('%Y%m%dT%H%M%S')}.json"
