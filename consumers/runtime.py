@@ -3,9 +3,12 @@
 Per batch (whatever has arrived, up to RuntimeConfig.batch_max messages):
   1. each message's headers -> InboundEvent (poison -> dead-letter topic); events of handled types
      decoded and filtered by the service's `when`; the rest are ignored without a transaction;
-  2. one database transaction: claim every event id in the inbox in one statement; hand the handlers
-     only the newly claimed ones (duplicates inside the batch and redeliveries are no-ops), in waves
-     that keep each order's events in arrival order; effects and outbox events commit with the claims;
+  2. one database transaction: the handlers get the batch's events (a second copy inside the batch
+     dropped), in waves that keep each order's events in arrival order, and the inbox claim of every
+     event id is written with their first events (inbox.claim_along); effects and outbox events
+     commit with the claims. A claim that meets an event claimed before (a redelivery) fails, and
+     the batch is applied again claiming first, which hands the handlers only the new events (see
+     Runtime.apply);
   3. only then store the offsets (auto-commit sends stored offsets), so a crash between 2 and 3 means
      redelivery, which step 2 turns into a no-op (docs/design.md, "Delivery guarantees").
 Transient errors (database down, serialization failure, deadlock) retry the whole batch with backoff
@@ -55,6 +58,8 @@ class Stats:
     sequence_gaps: int = 0
     out_of_order: int = 0
     batches: int = 0
+    # Batches applied again claiming first because one of their events had been claimed before.
+    redelivered: int = 0
 
 
 Work = tuple[InboundEvent, Any]  # an event and the message it came in
@@ -109,10 +114,11 @@ class Runtime:
                  *, sleep: Callable[[float], None] = time.sleep,
                  atomic: Callable[[], AbstractContextManager] = transaction.atomic,
                  claim: Callable[[str, list[uuid.UUID]], set[uuid.UUID]] = inbox.claim,
+                 claim_along: Callable[[str, list[uuid.UUID]], AbstractContextManager] | None = inbox.claim_along,
                  observer: Observer | None = None) -> None:
         # The unit of work (atomic + claim) is injectable too: the unit tests run the loop's
         # claim / retry / split / dead-letter logic with an in-memory stand-in.
-        self.atomic, self.claim = atomic, claim
+        self.atomic, self.claim, self.claim_along = atomic, claim, claim_along
         self.observer = observer
         self.service = service
         self.cfg = cfg
@@ -233,24 +239,38 @@ class Runtime:
         elif verdict == "behind":
             self.stats.out_of_order += 1
 
-    def apply(self, work: list[Work]) -> list[Outcome]:
+    def apply(self, work: list[Work], *, claim_first: bool = False) -> list[Outcome]:
         """Apply the events in one transaction, splitting on failure (see the module docstring).
-        Returns what became of each message: processed, duplicate or dead_lettered."""
+        Returns what became of each message: processed, duplicate or dead_lettered.
+
+        First the batch is applied as if none of its events had been applied before, its claim
+        written with its first events (claim_along). Almost always that holds, and it saves the claim
+        its own round trip; when it does not (a redelivery: the claim fails on its constraint) or the
+        attempt fails in any other way, the batch is applied again claiming first, which skips what
+        was applied before and fails as it always did."""
         failures = 0
         delay = 0.05
+        claim_first = claim_first or self.claim_along is None
         while True:
             # No close_old_connections() here: with health checks on it costs a round trip per
             # batch. A dead connection fails the transaction instead, and the TRANSIENT branch
             # below closes it and retries.
             try:
                 with self.atomic():
-                    claimed = self.claim(self.service.name, [event.event_id for event, _ in work])
+                    if claim_first:
+                        claimed = self.claim(self.service.name, [event.event_id for event, _ in work])
+                    else:
+                        claimed = {event.event_id for event, _ in work}
                     fresh: list[InboundEvent] = []
                     for event, _ in work:
                         if event.event_id in claimed:
                             claimed.discard(event.event_id)  # a second copy in this batch is a duplicate
                             fresh.append(event)
-                    dispatch(self.service, fresh)
+                    if claim_first:
+                        dispatch(self.service, fresh)
+                    else:
+                        with self.claim_along(self.service.name, [event.event_id for event in fresh]):
+                            dispatch(self.service, fresh)
                 self.stats.batches += 1
                 self.stats.processed += len(fresh)
                 self.stats.duplicates += len(work) - len(fresh)
@@ -265,12 +285,18 @@ class Runtime:
                 if not self.running:
                     raise SystemExit(0) from err
             except Exception as err:  # noqa: BLE001 - any handler bug counts toward dead-lettering
+                if not claim_first:  # not a failure yet: see the docstring
+                    if inbox.claimed_before(err):
+                        self.stats.redelivered += 1
+                    claim_first = True
+                    continue
                 if len(work) > 1:
                     self.stats.splits += 1
                     half = len(work) // 2
                     log.warning("consumer %s: batch of %d failed (%r); splitting it", self.service.name,
                                 len(work), err)
-                    return self.apply(work[:half]) + self.apply(work[half:])
+                    return (self.apply(work[:half], claim_first=True)
+                            + self.apply(work[half:], claim_first=True))
                 event, msg = work[0]
                 if isinstance(err, PoisonMessage):  # e.g. no readable order_id: retrying cannot help
                     self.dead_letter(msg, "poison", err.__cause__ or err)

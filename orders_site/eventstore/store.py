@@ -1,8 +1,10 @@
 """Appending to and reading from the event store. The only writer of `event_store` rows."""
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -46,6 +48,52 @@ class Write:
 
     sql: str
     params: list[Any]
+
+
+class _Riders(threading.local):
+    """Writes waiting for the next append_events of their transaction (see along_next_append)."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[Write, int]] = []  # each with the atomic depth it was registered at
+
+
+_riders = _Riders()
+
+
+@contextmanager
+def along_next_append(write: Write) -> Iterator[None]:
+    """Within the block, the next append_events of this transaction (at this atomic depth, not in a
+    savepoint a caller could roll back alone) runs `write` in its statement; if none does, `write`
+    runs alone when the block ends. For a write that must commit with a batch's effects but need
+    not precede them: the consumers' inbox claim (consumers/inbox.py), one round trip less a batch.
+    Requires: a transaction. On an exception nothing more is run."""
+    _require_transaction()
+    entry = (write, len(connection.atomic_blocks))
+    _riders.waiting.append(entry)
+    try:
+        yield
+    except BaseException:
+        _take(entry)
+        raise
+    if _take(entry):
+        append_events([], along=[write])
+
+
+def _take(entry: tuple[Write, int]) -> bool:
+    """Remove `entry` from the waiting writes; whether it was still there."""
+    for n, waiting in enumerate(_riders.waiting):
+        if waiting is entry:
+            del _riders.waiting[n]
+            return True
+    return False
+
+
+def _riders_here() -> list[Write]:
+    depth = len(connection.atomic_blocks)
+    here = [entry for entry in _riders.waiting if entry[1] == depth]
+    for entry in here:
+        _take(entry)
+    return [write for write, _ in here]
 
 
 def _require_transaction() -> None:
@@ -108,7 +156,7 @@ def append_events(events: list[NewEvent], *, along: Sequence[Write | None] = ())
     must not touch `event_store`: the parts of one statement see one snapshot, in no set order.
     """
     _require_transaction()
-    writes = [w for w in along if w is not None]
+    writes = [*_riders_here(), *(w for w in along if w is not None)]
     if not events and not writes:
         return
     prefix = ""
@@ -146,7 +194,7 @@ def append_events(events: list[NewEvent], *, along: Sequence[Write | None] = ())
             params + [list(c) for c in zip(*rows)])
 
 
-__all__ = ["NewEvent", "OutsideTransaction", "Write", "append_event", "append_event_row", "append_events", "fetch_events",
+__all__ = ["NewEvent", "OutsideTransaction", "Write", "along_next_append", "append_event", "append_event_row", "append_events", "fetch_events",
            "new_caused_event", "new_event", "record_event_row",
            "next_sequence", "record_event"]
 

@@ -164,3 +164,47 @@ def test_a_failing_write_appends_none_of_the_events(effect_table: None) -> None:
     with connection.cursor() as cur:
         cur.execute("SELECT id FROM probe_effect")
         assert cur.fetchall() == [(5,)]
+
+
+def test_a_write_rides_along_the_next_append_at_its_depth_or_runs_alone_at_the_end(effect_table: None) -> None:
+    from orders_site.eventstore.store import along_next_append
+
+    def writes(statements: list[str]) -> list[str]:  # what touched the tables (no SAVEPOINT...)
+        return ["both" if "probe_effect" in q and "event_store" in q else "effect" if "probe_effect" in q
+                else "events" for q in statements if "probe_effect" in q or "event_store" in q]
+
+    with transaction.atomic():
+        # the next append of the block takes it
+        def ride() -> None:
+            with along_next_append(_effect(1)):
+                append_events([_event("r")])
+                append_events([_event("r")])
+        # an append inside a savepoint, which its caller could roll back alone, does not take it:
+        # it runs alone when its block ends
+        def savepoint() -> None:
+            with along_next_append(_effect(2)):
+                with transaction.atomic():
+                    append_events([_event("r")])
+        # no append at all: it runs alone when its block ends
+        def alone() -> None:
+            with along_next_append(_effect(3)):
+                pass
+        assert [writes(_statements_of(f)) for f in (ride, savepoint, alone)] == [
+            ["both", "events"], ["events", "effect"], ["effect"]]
+    with connection.cursor() as cur:
+        cur.execute("SELECT id FROM probe_effect ORDER BY id")
+        assert [r[0] for r in cur.fetchall()] == [1, 2, 3]
+    assert [e.sequence for e in fetch_events("probe", "r")] == [1, 2, 3]
+
+
+def test_a_write_waiting_to_ride_along_is_dropped_with_its_block_on_an_exception(effect_table: None) -> None:
+    from orders_site.eventstore.store import along_next_append
+
+    with transaction.atomic():
+        with pytest.raises(RuntimeError):
+            with along_next_append(_effect(9)):
+                raise RuntimeError("the batch failed")
+        append_events([_event("d")])  # a later append of the transaction does not take it
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM probe_effect")
+        assert cur.fetchone()[0] == 0

@@ -98,6 +98,8 @@ def test_duplicates_inside_a_batch_are_applied_once() -> None:
     assert stock(sku) == (10, 2, 0)
     assert StoredEvent.objects.filter(event_type="StockHeld").count() == 1
     assert (driver.stats("stock").processed, driver.stats("stock").duplicates) == (1, 2)
+    # the later copy was refused by the claim that rode along its batch's writes, then skipped
+    assert driver.stats("stock").redelivered == 1
 
 
 def test_a_poison_event_in_the_middle_is_dead_lettered_and_the_rest_commit() -> None:

@@ -6,8 +6,9 @@ import uuid
 from contextlib import contextmanager
 
 import pytest
-from django.db import OperationalError
+from django.db import IntegrityError, OperationalError
 
+from consumers import inbox
 from consumers.config import RuntimeConfig
 from consumers.registry import Service
 from consumers.runtime import Runtime, waves
@@ -24,6 +25,7 @@ class MemoryUnitOfWork:
         self._claims: set[uuid.UUID] = set()
         self._effects: list[str] = []
         self.commits = 0
+        self.refused_claims = 0
 
     @contextmanager
     def atomic(self):
@@ -38,8 +40,30 @@ class MemoryUnitOfWork:
         self._claims |= fresh
         return fresh
 
+    @contextmanager
+    def claim_along(self, consumer: str, ids: list[uuid.UUID]):
+        """As inbox.claim_along: the claim is written with the effects, and fails on an id claimed before."""
+        yield
+        if self.claimed & set(ids):
+            self.refused_claims += 1
+            raise _claim_violation()
+        self._claims |= set(ids)
+
     def effect(self, label: str) -> None:
         self._effects.append(label)
+
+
+def _claim_violation() -> IntegrityError:
+    """What Django raises when the claim meets its unique constraint (psycopg's error as the cause)."""
+    class Diag:
+        constraint_name = inbox.CLAIM_CONSTRAINT
+
+    class UniqueViolation(Exception):
+        diag = Diag()
+
+    err = IntegrityError("duplicate key value violates unique constraint")
+    err.__cause__ = UniqueViolation()
+    return err
 
 
 def message(order: str, n: int, *, offset: int, event_id: uuid.UUID | None = None, partition: int = 0) -> FakeMessage:
@@ -58,8 +82,8 @@ def runtime(handler, *, max_attempts: int = 3) -> tuple[Runtime, MemoryUnitOfWor
     service = Service(name="test", topics=["shop.stock.events"])
     service.handles("StockHeld")(lambda events: handler(uow, events))
     cfg = RuntimeConfig(bootstrap="unused", max_attempts=max_attempts, batch_max=100)
-    return Runtime(service, cfg, consumer, producer, sleep=lambda s: None, atomic=uow.atomic, claim=uow.claim), \
-        uow, consumer, producer
+    return Runtime(service, cfg, consumer, producer, sleep=lambda s: None, atomic=uow.atomic, claim=uow.claim,
+                   claim_along=uow.claim_along), uow, consumer, producer
 
 
 def record_all(uow: MemoryUnitOfWork, events) -> None:
@@ -77,6 +101,47 @@ def test_duplicates_inside_a_batch_and_across_batches_apply_once() -> None:
     assert uow.applied == ["a#1", "b#1"]
     assert (rt.stats.processed, rt.stats.duplicates) == (2, 2)
     assert consumer.stored == {("shop.stock.events", 0): 14}
+
+
+def test_a_batch_claims_with_its_effects_and_a_redelivery_is_applied_again_claiming_first() -> None:
+    calls: list[list[str]] = []
+
+    def handler(uow, events):
+        calls.append([label(e) for e in events])
+        record_all(uow, events)
+
+    rt, uow, _, _ = runtime(handler)
+    claims_first: list[list[uuid.UUID]] = []
+    claim = uow.claim
+    rt.claim = lambda consumer, ids: claims_first.append(ids) or claim(consumer, ids)
+    seen = uuid.uuid4()
+    # a fresh batch: one attempt, its claim written with its effects, no separate claim
+    rt.process_batch([message("a", 1, offset=1, event_id=seen)])
+    assert (uow.applied, claims_first, uow.commits) == (["a#1"], [], 1)
+    # a batch with an event applied before: the claim that rode along is refused, nothing of the
+    # attempt commits, and the batch is applied again claiming first, skipping that event
+    rt.process_batch([message("a", 1, offset=2, event_id=seen), message("b", 1, offset=3)])
+    assert uow.refused_claims == 1 and len(claims_first) == 1
+    assert uow.applied == ["a#1", "b#1"] and calls[1:] == [["a#1", "b#1"], ["b#1"]]
+    assert (rt.stats.redelivered, rt.stats.duplicates, rt.stats.retries, uow.commits) == (1, 1, 0, 2)
+
+
+def test_a_failure_with_the_claim_riding_along_is_tried_again_claiming_first_before_it_counts() -> None:
+    attempts: list[str] = []
+
+    def handler(uow, events):
+        attempts.append("claim first" if claims_first else "claim along")
+        raise ValueError("cannot apply this one")
+
+    rt, uow, _, producer = runtime(handler, max_attempts=2)
+    claims_first: list[list[uuid.UUID]] = []
+    claim = uow.claim
+    rt.claim = lambda consumer, ids: claims_first.append(ids) or claim(consumer, ids)
+    rt.process_batch([message("bad", 1, offset=1)])
+    # one attempt with the claim riding along, then the two counted ones
+    assert attempts == ["claim along", "claim first", "claim first"]
+    assert (rt.stats.redelivered, rt.stats.retries, rt.stats.dead_lettered) == (0, 1, 1)
+    assert uow.applied == [] and len(producer.produced) == 1
 
 
 def test_one_transaction_per_batch_and_each_orders_events_in_arrival_order() -> None:
