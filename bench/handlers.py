@@ -34,13 +34,15 @@ def _quiet_logging() -> None:
         sys.stderr = stderr
 
 
-def _line(points: list[tuple[float, float]]) -> tuple[float, float]:
-    """Least squares y = fixed + per_x * x."""
-    n = len(points)
-    mx, my = sum(x for x, _ in points) / n, sum(y for _, y in points) / n
-    sxx = sum((x - mx) ** 2 for x, _ in points)
-    per_x = sum((x - mx) * (y - my) for x, y in points) / sxx if sxx else 0.0
-    return my - per_x * mx, per_x
+def split(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """CPU per round of batches against orders per round, fitted with a straight line (least squares):
+    its slope is what each order costs, its intercept what a round of batches costs whatever it carries."""
+    from .saga import _slope
+
+    points = [(r["orders_per_round"], r["cpu_ms_per_order"] * r["orders_per_round"]) for r in runs]
+    per_order = _slope(points)
+    fixed = sum(y for _, y in points) / len(points) - per_order * sum(x for x, _ in points) / len(points)
+    return {"cpu_ms_per_order": round(per_order, 3), "cpu_ms_per_round_of_batches": round(fixed, 3)}
 
 
 def measure(stack: Any, *, batch_orders: list[int], orders: int) -> dict[str, Any]:
@@ -121,9 +123,8 @@ def measure(stack: Any, *, batch_orders: list[int], orders: int) -> dict[str, An
                 f"{run['transactions_per_order']} transactions and {run['statements_per_order']} statements per order")
             runs.append(run)
     result: dict[str, Any] = {"runs": runs}
-    if len(runs) >= 2:
-        fixed, per_order = _line([(r["orders_per_round"], r["cpu_ms_per_order"] * r["orders_per_round"])
-                                  for r in runs])
-        result["split"] = {"cpu_ms_per_order": round(per_order, 3), "cpu_ms_per_round_of_batches": round(fixed, 3)}
-        say(f"split: {per_order:.2f} ms per order + {fixed:.2f} ms per round of batches")
+    if len({r["orders_per_round"] for r in runs}) >= 2:
+        result["split"] = split(runs)
+        say(f"split: {result['split']['cpu_ms_per_order']} ms per order + "
+            f"{result['split']['cpu_ms_per_round_of_batches']} ms per round of batches")
     return result

@@ -14,6 +14,14 @@ def test_backlog_slope_is_the_least_squares_growth_per_second() -> None:
     assert _slope([(1.0, 4)]) == 0.0  # too few samples to tell
 
 
+def test_the_handlers_split_is_a_cost_per_order_and_a_cost_per_round() -> None:
+    from bench.handlers import split
+
+    # 2 ms per order and 12 ms per round of batches, whatever the round carries
+    runs = [{"orders_per_round": b, "cpu_ms_per_order": 2 + 12 / b} for b in (1, 5, 20, 50)]
+    assert split(runs) == {"cpu_ms_per_order": 2.0, "cpu_ms_per_round_of_batches": 12.0}
+
+
 def test_percentile_picks_the_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
     assert percentile(values, 50) == 51.0  # rank round(0.5 * 99) = 50, zero-based
