@@ -103,17 +103,25 @@ def test_duplicates_inside_a_batch_and_across_batches_apply_once() -> None:
     assert consumer.stored == {("shop.stock.events", 0): 14}
 
 
-def test_a_batch_claims_with_its_effects_and_a_redelivery_is_applied_again_claiming_first() -> None:
-    calls: list[list[str]] = []
-
+def recording(calls: list[list[str]]):
+    """A handler that applies every event and notes which it was handed, call by call."""
     def handler(uow, events):
         calls.append([label(e) for e in events])
         record_all(uow, events)
+    return handler
 
-    rt, uow, _, _ = runtime(handler)
-    claims_first: list[list[uuid.UUID]] = []
-    claim = uow.claim
-    rt.claim = lambda consumer, ids: claims_first.append(ids) or claim(consumer, ids)
+
+def claims_made_first(rt: Runtime, uow: MemoryUnitOfWork) -> list[list[uuid.UUID]]:
+    """The ids of each claim made before the effects (not riding along them), as the loop makes them."""
+    made: list[list[uuid.UUID]] = []
+    rt.claim = lambda consumer, ids: made.append(ids) or uow.claim(consumer, ids)
+    return made
+
+
+def test_a_batch_claims_with_its_effects_and_a_redelivery_is_applied_again_claiming_first() -> None:
+    calls: list[list[str]] = []
+    rt, uow, _, _ = runtime(recording(calls))
+    claims_first = claims_made_first(rt, uow)
     seen = uuid.uuid4()
     # a fresh batch: one attempt, its claim written with its effects, no separate claim
     rt.process_batch([message("a", 1, offset=1, event_id=seen)])
@@ -134,9 +142,7 @@ def test_a_failure_with_the_claim_riding_along_is_tried_again_claiming_first_bef
         raise ValueError("cannot apply this one")
 
     rt, uow, _, producer = runtime(handler, max_attempts=2)
-    claims_first: list[list[uuid.UUID]] = []
-    claim = uow.claim
-    rt.claim = lambda consumer, ids: claims_first.append(ids) or claim(consumer, ids)
+    claims_first = claims_made_first(rt, uow)
     rt.process_batch([message("bad", 1, offset=1)])
     # one attempt with the claim riding along, then the two counted ones
     assert attempts == ["claim along", "claim first", "claim first"]
@@ -146,12 +152,7 @@ def test_a_failure_with_the_claim_riding_along_is_tried_again_claiming_first_bef
 
 def test_one_transaction_per_batch_and_each_orders_events_in_arrival_order() -> None:
     calls: list[list[str]] = []
-
-    def handler(uow, events):
-        calls.append([label(e) for e in events])
-        record_all(uow, events)
-
-    rt, uow, _, _ = runtime(handler)
+    rt, uow, _, _ = runtime(recording(calls))
     rt.process_batch([message("a", 1, offset=1), message("b", 1, offset=2), message("a", 2, offset=3),
                       message("a", 3, offset=4)])
     assert uow.commits == 1
