@@ -19,7 +19,9 @@ class RuntimeConfig:
     # as much as several of its events, so a short window buys fuller batches with a bounded wait per
     # hop (docs/benchmarks.md, "Saga, third pass").
     batch_wait: float = 0.0
-    max_attempts: int = 5  # failures of one event, alone in its batch, before it is dead-lettered
+    # Failures of one event, alone in its batch, before it is dead-lettered (counted from the attempt
+    # that claims first: a batch's first attempt, with its claim riding along, does not count).
+    max_attempts: int = 5
     retry_backoff_max: float = 5.0
     # How long the broker may hold a fetch to gather `fetch_min_bytes` (librdkafka's defaults: 500 ms,
     # 1 byte, i.e. answer as soon as anything arrives). Larger values trade a little latency per hop

@@ -11,9 +11,12 @@ from .events import InboundEvent
 # read this tuple; a service `name` lives in `consumers/<name>.py` as its module's SERVICE.
 SERVICE_NAMES = ("order", "stock", "payment", "delivery", "notification")
 
-# A handler takes the newly claimed events of one type, in arrival order, at most one per order
+# A handler takes the batch's events of one type, in arrival order, at most one per order
 # (see runtime.waves; with Service.whole_batch: all of them), and applies them in the caller's
-# transaction.
+# transaction. It may be handed an event it applied before: the batch's claim, written with its
+# first events, then fails and the transaction rolls back (runtime.Runtime.apply). So whatever
+# leaves the database (a gateway call, a message sent) happens after the commit
+# (transaction.on_commit), which a rolled-back attempt never reaches.
 BatchHandler = Callable[[list[InboundEvent]], None]
 
 

@@ -282,12 +282,19 @@ class Runtime:
                 log.warning("consumer %s: transient error, retrying %d event(s) in %.2fs: %s", self.service.name,
                             len(work), delay, err)
                 connection.close()
+                # Claiming first from now on: a deadlock here can be two members applying the same
+                # events at once (a rebalance), whose claims riding along wait for each other only
+                # after each took its rows; claimed first, the second waits before taking any.
+                claim_first = True
                 if not self.running:
                     raise SystemExit(0) from err
             except Exception as err:  # noqa: BLE001 - any handler bug counts toward dead-lettering
                 if not claim_first:  # not a failure yet: see the docstring
                     if inbox.claimed_before(err):
                         self.stats.redelivered += 1
+                    else:  # a failure of its own, counted when the claim-first attempt meets it again
+                        log.info("consumer %s: batch of %d failed with its claim riding along (%r); applying it "
+                                 "again claiming first", self.service.name, len(work), err)
                     claim_first = True
                     continue
                 if len(work) > 1:

@@ -43,6 +43,7 @@ class MemoryUnitOfWork:
     @contextmanager
     def claim_along(self, consumer: str, ids: list[uuid.UUID]):
         """As inbox.claim_along: the claim is written with the effects, and fails on an id claimed before."""
+        assert len(set(ids)) == len(ids), "the loop drops a second copy of an event before claiming"
         yield
         if self.claimed & set(ids):
             self.refused_claims += 1
@@ -148,6 +149,22 @@ def test_a_failure_with_the_claim_riding_along_is_tried_again_claiming_first_bef
     assert attempts == ["claim along", "claim first", "claim first"]
     assert (rt.stats.redelivered, rt.stats.retries, rt.stats.dead_lettered) == (0, 1, 1)
     assert uow.applied == [] and len(producer.produced) == 1
+
+
+def test_after_a_transient_error_the_batch_claims_first() -> None:
+    # a deadlock can be two members applying the same events at once: claimed first, the second
+    # waits on the claim before it takes any row
+    failures = [OperationalError("deadlock detected")]
+
+    def handler(uow, events):
+        if failures:
+            raise failures.pop()
+        record_all(uow, events)
+
+    rt, uow, _, _ = runtime(handler)
+    claims_first = claims_made_first(rt, uow)
+    rt.process_batch([message("a", 1, offset=1)])
+    assert uow.applied == ["a#1"] and len(claims_first) == 1 and rt.stats.retries == 1
 
 
 def test_one_transaction_per_batch_and_each_orders_events_in_arrival_order() -> None:
