@@ -65,7 +65,7 @@ def along_next_append(write: Write) -> Iterator[None]:
     """Within the block, the next append_events of this transaction (at this atomic depth, not in a
     savepoint a caller could roll back alone) runs `write` in its statement; if none does, `write`
     runs alone when the block ends. For a write that must commit with a batch's effects but need
-    not precede them: the consumers' inbox claim (consumers/inbox.py), one round trip less a batch.
+    not precede them: the consumers' inbox claim (consumers/inbox.py), one round trip less per batch.
     Requires: a transaction. On an exception nothing more is run."""
     _require_transaction()
     entry = (write, len(connection.atomic_blocks))
