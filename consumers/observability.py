@@ -128,6 +128,13 @@ def _headers(msg: Any) -> dict[str, str]:
     return out
 
 
+def _event_type(msg: Any) -> str:
+    for key, value in msg.headers() or ():
+        if key == "eventType" and value:
+            return value.decode(errors="replace")
+    return "unknown"
+
+
 class ConsumerObserver:
     """The consumer loop's observer (consumers/runtime.py: Observer): per batch its size and each
     event's outcome, count and log line (ignored events are counted without a line and not timed:
@@ -162,11 +169,13 @@ class ConsumerObserver:
         counts: dict[tuple[str, str], int] = {}
         duration_ms = round(seconds * 1000, 2)
         for msg, outcome in outcomes:
+            if outcome == "ignored":  # most of what a service reads: counted by type, nothing else
+                event_type = _event_type(msg)
+                counts[(event_type, outcome)] = counts.get((event_type, outcome), 0) + 1
+                continue
             fields: dict[str, object] = {"event_type": "unknown", **_headers(msg)}
             event_type = str(fields["event_type"])
             counts[(event_type, outcome)] = counts.get((event_type, outcome), 0) + 1
-            if outcome == "ignored":
-                continue
             self._timer(event_type).observe(seconds)
             key = msg.key()
             fields["order_id"] = key.decode(errors="replace") if key else None  # every saga event is keyed by its order

@@ -1,8 +1,9 @@
 """The consumer loop shared by every service: at-least-once delivery made effectively-once, a batch at a time.
 
 Per batch (whatever has arrived, up to RuntimeConfig.batch_max messages):
-  1. each message's headers -> InboundEvent (poison -> dead-letter topic); events of handled types
-     decoded and filtered by the service's `when`; the rest are ignored without a transaction;
+  1. each message's envelope (event type and sequence, from its headers; poison -> dead-letter
+     topic); only events of handled types are parsed into InboundEvents, decoded and filtered by the
+     service's `when`; the rest are ignored without a transaction;
   2. one database transaction: the handlers get the batch's events (a second copy inside the batch
      dropped), in waves that keep each order's events in arrival order, and the inbox claim of every
      event id is written with their first events (inbox.claim_along); effects and outbox events
@@ -33,7 +34,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 
 from . import inbox
 from .config import RuntimeConfig
-from .events import InboundEvent, PoisonMessage, decoded, from_message
+from .events import InboundEvent, PoisonMessage, envelope_of, from_message
 from .kafka import ConsumerClient, ProducerClient, dead_letter_headers, dlq_topic
 from .registry import BatchHandler, Service
 from .sequences import SequenceTracker
@@ -218,24 +219,24 @@ class Runtime:
 
     def read(self, msg: Any) -> InboundEvent | None:
         """The message as an event its service must apply, or None when it has nothing to do."""
-        event = from_message(msg)
-        self._check_sequence(event)
-        if event.event_type not in self.service.handlers:
+        envelope = envelope_of(msg)
+        self._check_sequence(msg.topic(), (msg.key() or b"").decode(errors="replace"), envelope.sequence)
+        if envelope.event_type not in self.service.handlers:
             return None
-        event = decoded(event)
+        event = from_message(msg, envelope, decode=True)
         return event if self.service.wants(event) else None
 
-    def _check_sequence(self, event: InboundEvent) -> None:
+    def _check_sequence(self, topic: str, aggregate_id: str, sequence: int | None) -> None:
         """Count gaps and reordering in an aggregate's sequence. Handlers decide on state, not on
         arrival order, so neither stops processing: a lower number is a redelivery (the inbox makes it
         a no-op). A gap is counted, not warned about: most are unpublished events (an order's progress
         statuses, schemas/README.md "What is published"); an event lost on the way is what the
         invariant checker's "published" check reports, comparing the store with the topics."""
-        verdict = self.sequences.observe(event.topic, event.aggregate_id, event.sequence)
+        verdict = self.sequences.observe(topic, aggregate_id, sequence)
         if verdict == "gap":
             self.stats.sequence_gaps += 1
-            log.debug("consumer %s: sequence gap on %s/%s before #%s", self.service.name, event.topic,
-                      event.aggregate_id, event.sequence)
+            log.debug("consumer %s: sequence gap on %s/%s before #%s", self.service.name, topic,
+                      aggregate_id, sequence)
         elif verdict == "behind":
             self.stats.out_of_order += 1
 

@@ -219,6 +219,20 @@ def test_poison_goes_to_the_dead_letter_topic_without_a_transaction() -> None:
     assert consumer.stored == {("shop.stock.events", 0): 10}
 
 
+def test_an_unhandled_event_is_ignored_on_its_envelope_and_a_handled_one_is_parsed_in_full() -> None:
+    rt, uow, _, _ = runtime(record_all)
+    broken_id = [("id", b"not-a-uuid"), ("sequence", b"1")]
+    unhandled = FakeMessage([("eventType", b"Unhandled"), *broken_id], topic_="shop.stock.events", offset_=1)
+    handled = FakeMessage([("eventType", b"StockHeld"), *broken_id], topic_="shop.stock.events", offset_=2)
+    rt.process_batch([unhandled, handled])
+    # The unhandled one is neither parsed further nor dead-lettered (its service, if any, judges it);
+    # its sequence is still tracked. The handled one is parsed and its bad id found.
+    assert (rt.stats.ignored, rt.stats.dead_lettered, uow.commits) == (1, 1, 0)
+    assert rt.sequences.last[("shop.stock.events", "order-1")] == 1
+    rt.process_batch([message("a", 1, offset=3)])
+    assert uow.applied == ["a#1"]
+
+
 def test_offsets_are_not_stored_when_the_dead_letter_topic_is_unreachable() -> None:
     rt, _, consumer, producer = runtime(record_all)
     producer.reachable = False
