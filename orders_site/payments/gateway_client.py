@@ -2,7 +2,6 @@
 connection lost) is a result of its own, never an exception and never mistaken for a failure."""
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import threading
@@ -12,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from orders_site.observability.logs import get_logger
+
+from .http_connection import HttpConnection, HttpError
 
 log = get_logger("payments.gateway")
 
@@ -37,9 +38,10 @@ class RefundResult:
 
 
 class GatewayClient:
-    """Calls the gateway over kept-alive HTTP/1.1 connections, one per calling thread (the payment
-    service calls from a pool of threads): a new TCP connection per call cost the consumer and the
-    simulator more CPU than the call itself (docs/benchmarks.md, "Saga, third pass")."""
+    """Calls the gateway over kept-alive HTTP/1.1 connections (http_connection), one per calling
+    thread (the payment service calls from a pool of threads): a new TCP connection per call cost
+    the consumer and the simulator more CPU than the call itself (docs/benchmarks.md, "Saga, third
+    pass")."""
 
     def __init__(self, base_url: str | None = None, timeout: float | None = None) -> None:
         self.base_url = (base_url or os.environ.get("GATEWAY_URL", "http://127.0.0.1:8090")).rstrip("/")
@@ -61,15 +63,14 @@ class GatewayClient:
                  error=detail or None, duration_ms=round((time.perf_counter() - started) * 1000, 1), **extra)
         return status, answer, detail
 
-    def _connection(self) -> http.client.HTTPConnection:
+    def _connection(self) -> HttpConnection:
         """This thread's connection: kept from its last call unless idle too long (IDLE_REUSE_SECONDS)."""
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-        if conn is not None and time.monotonic() - self._local.used > IDLE_REUSE_SECONDS:
+        conn: HttpConnection | None = getattr(self._local, "conn", None)
+        if conn is not None and time.monotonic() - conn.used > IDLE_REUSE_SECONDS:
             conn.close()
             conn = None
         if conn is None:
-            kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            conn = self._local.conn = kind(self._host, self._port, timeout=self.timeout)
+            conn = self._local.conn = HttpConnection(self._host, self._port, https=self._https, timeout=self.timeout)
         return conn
 
     def _drop_connection(self) -> None:
@@ -82,19 +83,13 @@ class GatewayClient:
         # No retry on a failed call, not even on a reused connection: a charge whose response was
         # lost may have been made, so the answer is "unknown" and the reconciler asks by key.
         data = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"} if data is not None else {}
         try:
-            conn = self._connection()
-            conn.request(method, self._prefix + path, body=data, headers=headers)
-            response = conn.getresponse()
-            status, raw = response.status, response.read()
-            if response.will_close:
+            status, raw, keep = self._connection().request(method, self._prefix + path, data)
+            if not keep:
                 self._drop_connection()
-        except (OSError, http.client.HTTPException) as err:  # timeout, refused, reset, lost response
+        except (OSError, HttpError, ValueError) as err:  # timeout, refused, reset, lost or garbled response
             self._drop_connection()  # its state is unknown; a late answer must not meet the next call
             return None, None, f"{type(err).__name__}: {err}"
-        finally:
-            self._local.used = time.monotonic()
         try:
             return status, json.loads(raw or b"null"), ""
         except ValueError as err:
@@ -124,7 +119,8 @@ class GatewayClient:
         return self._charge_result(status, body, detail)
 
     def refund(self, transaction_id: str, reason: str) -> RefundResult:
-        status, body, detail = self._call("POST", f"/v1/charges/{transaction_id}/refunds", {"reason": reason})
+        path = f"/v1/charges/{urllib.parse.quote(transaction_id, safe='')}/refunds"
+        status, body, detail = self._call("POST", path, {"reason": reason})
         if status == 200 and isinstance(body, dict):
             return RefundResult(True, body.get("outcome", ""))
         return RefundResult(False, detail or f"HTTP {status}: {body}")

@@ -16,6 +16,7 @@ from gateway.__main__ import Handler
 from gateway.faults import FaultPlan
 from gateway.ledger import Ledger
 from orders_site.payments.gateway_client import GatewayClient
+from orders_site.payments.http_connection import HttpConnection
 
 
 class CountingServer(ThreadingHTTPServer):
@@ -126,3 +127,78 @@ def test_an_unknown_fault_is_refused_and_nothing_is_queued(gateway_url: str, fau
         urllib.request.urlopen(request, timeout=5)
     assert refused.value.code == 400 and b"unknown fault" in refused.value.read()
     assert Handler.faults.per_customer.get("5") is None
+
+
+class ScriptedServer:
+    """A TCP server that answers each request on a connection with the next scripted bytes, then
+    closes the connection if the script says so. Counts connections; records the requests' heads."""
+
+    def __init__(self, answers: list[tuple[bytes, bool]]) -> None:
+        self.answers, self.connections, self.heads = list(answers), 0, []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while self.answers:
+            conn, _ = self.sock.accept()
+            self.connections += 1
+            with conn:
+                while self.answers:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    self.heads.append(data.split(b"\r\n\r\n")[0])
+                    answer, close = self.answers.pop(0)
+                    conn.sendall(answer)
+                    if close:
+                        break
+
+
+CAPTURED = b'{"status": "captured", "id": "ch_1"}'
+
+
+def test_a_chunked_response_is_read_whole_and_the_connection_kept() -> None:
+    chunked = (b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
+               + b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (CAPTURED[:10], CAPTURED[10:])) + b"0\r\n\r\n")
+    server = ScriptedServer([(chunked, False), (chunked, False)])
+    client = GatewayClient(server.url, timeout=1)
+    assert [charge(client, k).transaction_id for k in ("c1", "c2")] == ["ch_1", "ch_1"]
+    assert server.connections == 1
+    assert server.heads[0].startswith(b"POST /v1/charges HTTP/1.1\r\nHost: 127.0.0.1:")
+
+
+def test_connection_close_is_honoured_and_the_next_call_connects_again() -> None:
+    closing = b"HTTP/1.1 201 Created\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(CAPTURED), CAPTURED)
+    server = ScriptedServer([(closing, True), (closing, True)])
+    client = GatewayClient(server.url, timeout=1)
+    assert charge(client, "x1").outcome == charge(client, "x2").outcome == "captured"
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 201 Created\r\nContent-Length: 200\r\n\r\n" + CAPTURED,  # cut short, then closed
+    b"HTTP/1.1 201 Created\r\n\r\n" + CAPTURED,  # a body only the close would end
+    b"garbage\r\n\r\n",
+])
+def test_a_response_cut_short_or_garbled_is_an_unknown_outcome(answer: bytes) -> None:
+    server = ScriptedServer([(answer, True)])
+    result = charge(GatewayClient(server.url, timeout=1), "g1")
+    assert result.outcome == "unknown" and result.detail
+
+
+def test_ids_are_quoted_into_the_path_and_a_raw_control_character_is_never_sent() -> None:
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    server = ScriptedServer([(ok, False), (ok, False)])
+    client = GatewayClient(server.url, timeout=1)
+    client.lookup("k\r\nX-Forged: 1")
+    client.refund("ch_1\r\nX-Forged: 1", "r")
+    lines = [line for head in server.heads for line in head.split(b"\r\n")]
+    assert len(server.heads) == 2 and not any(line.startswith(b"X-Forged") for line in lines)
+    assert all(b"%0D%0AX-Forged" in head.split(b"\r\n")[0] for head in server.heads)
+    with pytest.raises(ValueError):
+        HttpConnection("127.0.0.1", int(server.url.rsplit(":", 1)[1]), https=False, timeout=1).request(
+            "GET", "/v1/charges/a\r\nX-Forged: 1", None)
