@@ -27,11 +27,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram,
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from orders_site.observability.logs import get_logger
+from orders_site.observability.logs import get_logger, info_lines
 
 from .registry import SERVICE_NAMES as SERVICES
 
-log = get_logger("consumers.events")
+LOGGER = "consumers.events"
+log = get_logger(LOGGER)
 
 DEFAULT_PORT_BASE = 9191  # consumer i of SERVICES listens on base + i (9191..9195)
 STATS_INTERVAL_MS = 5000
@@ -142,15 +143,13 @@ class ConsumerObserver:
 
     Counts are added up per batch and each metric's labelled child is looked up once per process:
     per event, the lookups and the lazy logger cost more than the line itself (docs/benchmarks.md,
-    "Saga, third pass")."""
+    "Saga, third pass"). A batch's lines are written together (logs.info_lines), the same lines
+    structlog would write."""
 
     def __init__(self, service: str) -> None:
         self.service = service
         self._counters: dict[tuple[str, str], Any] = {}
         self._timers: dict[str, Any] = {}
-        # Resolved now, after observability.start() configured logging: the module's lazy proxy
-        # would build a bound logger on every line.
-        self._log = log.bind()
 
     def _counter(self, event_type: str, outcome: str) -> Any:
         child = self._counters.get((event_type, outcome))
@@ -168,6 +167,7 @@ class ConsumerObserver:
         batch_received(self.service, len(outcomes))
         counts: dict[tuple[str, str], int] = {}
         duration_ms = round(seconds * 1000, 2)
+        lines: list[dict[str, Any]] = []
         for msg, outcome in outcomes:
             if outcome == "ignored":  # most of what a service reads: counted by type, nothing else
                 event_type = _event_type(msg)
@@ -179,8 +179,9 @@ class ConsumerObserver:
             self._timer(event_type).observe(seconds)
             key = msg.key()
             fields["order_id"] = key.decode(errors="replace") if key else None  # every saga event is keyed by its order
-            self._log.info("event_handled", consumer=self.service, outcome=outcome, duration_ms=duration_ms,
-                           topic=msg.topic(), partition=msg.partition(), offset=msg.offset(), **fields)
+            lines.append({"consumer": self.service, "outcome": outcome, "duration_ms": duration_ms,
+                          "topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(), **fields})
+        info_lines(LOGGER, "event_handled", lines)
         for (event_type, outcome), n in counts.items():
             self._counter(event_type, outcome).inc(n)
 

@@ -51,6 +51,8 @@ def dict_config(*, process: str | None = None, json: bool | None = None, level: 
     level = (level or os.environ.get("LOG_LEVEL", "INFO")).upper()
     shared = _shared_processors(process)
     renderer = structlog.processors.JSONRenderer() if json else render_line
+    _lines.process, _lines.renderer, _lines.file = process, renderer, sys.stderr
+    _lines.enabled = logging.getLevelName(level) <= logging.INFO
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
@@ -71,6 +73,45 @@ def dict_config(*, process: str | None = None, json: bool | None = None, level: 
         "root": {"handlers": ["console"], "level": level},
         "loggers": {"django.db.backends": {"level": "WARNING"}},
     }
+
+
+class _LineSettings:
+    """What dict_config set up, for info_lines: its lines are rendered as structlog's are."""
+
+    process = ""
+    renderer: Any = staticmethod(lambda _logger, _name, event: render_line(_logger, _name, event))
+    file: Any = None  # sys.stderr when dict_config ran, as structlog's WriteLoggerFactory took it
+    enabled = True
+
+
+_lines = _LineSettings()
+_stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
+
+
+def info_lines(logger_name: str, event: str, lines: list[dict[str, Any]]) -> None:
+    """Write `event` at info level once per item of `lines`, exactly as
+    `get_logger(logger_name).info(event, **item)` would, but with one timestamp and one write for
+    them all. For the consumers' line per handled event: through structlog's processors, the
+    renderer and a write each, such a line cost ~30 us of CPU, a seventh of the order consumer's
+    time at 100 orders/s (docs/benchmarks.md, "Saga, seventh pass")."""
+    if not lines or not _lines.enabled:
+        return
+    context = structlog.contextvars.get_contextvars()
+    timestamp = _stamp(None, "info", {})["timestamp"]
+    rendered = []
+    for fields in lines:
+        # The keys in the order structlog's chain adds them (BoundLogger, then _shared_processors).
+        event_dict = {"logger_name": logger_name, **fields, "event": event}
+        for key, value in context.items():
+            event_dict.setdefault(key, value)
+        event_dict["level"] = "info"
+        event_dict["timestamp"] = timestamp
+        if _lines.process:
+            event_dict.setdefault("process", _lines.process)
+        rendered.append(_lines.renderer(None, "info", event_dict))
+    out = _lines.file or sys.stderr
+    out.write("\n".join(rendered) + "\n")
+    out.flush()
 
 
 def _stdlib_logger_name(_logger: object, _name: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from consumers import observability
 from consumers.registry import SERVICE_NAMES as SERVICES
 
@@ -104,3 +106,36 @@ def test_a_busy_metrics_port_is_taken_over_once_it_is_free() -> None:
         except OSError:
             return False
     wait_for(answers, 10, "the metrics server on the freed port")
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_batch_of_lines_reads_exactly_as_structlog_writes_them(monkeypatch, as_json: bool) -> None:
+    import io
+    import re
+
+    import structlog
+
+    from orders_site.observability import logs
+
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stderr", out)
+    try:
+        logs.configure(process="consumer-unit", json=as_json)
+        structlog.contextvars.bind_contextvars(correlation_id="from-context", event_id="e-ctx")
+        fields = {"consumer": "unit", "outcome": "processed", "duration_ms": 1.5, "topic": "t", "partition": 0,
+                  "offset": 7, "event_id": "e-1", "event_type": "StockHeld", "order_id": None}
+        logs.get_logger("consumers.events").info("event_handled", **fields)
+        logs.info_lines("consumers.events", "event_handled", [fields, {**fields, "offset": 8}])
+        one, *batch = out.getvalue().splitlines()
+        without_time = re.compile(r'\d{4}-\d\d-\d\dT[\d:.]+Z')
+        assert len(batch) == 2 and without_time.sub("T", batch[0]) == without_time.sub("T", one)
+        second = json.loads(batch[1]) if as_json else batch[1]
+        assert second == ({**json.loads(batch[0]), "offset": 8} if as_json else batch[0].replace("offset=7", "offset=8"))
+        out.truncate(0)
+        out.seek(0)
+        logs.configure(process="consumer-unit", level="WARNING")
+        logs.info_lines("consumers.events", "event_handled", [fields])
+        assert out.getvalue() == ""
+    finally:
+        structlog.contextvars.clear_contextvars()
+        logs.configure()
