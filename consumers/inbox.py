@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from django.db import IntegrityError, connection
 
+from orders_site.dbbackend import arrays
 from orders_site.eventstore.store import Write, along_next_append
 
 # The unique constraint that makes a second claim of one event by one consumer fail
@@ -25,7 +26,7 @@ def claim(consumer: str, event_ids: list[uuid.UUID]) -> set[uuid.UUID]:
             "INSERT INTO processed_event (consumer, event_id, processed_at)"
             " SELECT %s, e, now() FROM unnest(%b::uuid[]) AS e"
             " ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id",
-            [consumer, list(dict.fromkeys(event_ids))])
+            [consumer, arrays.uuids(dict.fromkeys(event_ids))])
         return {row[0] for row in cur.fetchall()}
 
 
@@ -38,7 +39,7 @@ def claim_along(consumer: str, event_ids: list[uuid.UUID]) -> Iterator[None]:
     constraint, and the whole transaction must be rolled back: see claimed_before()."""
     with along_next_append(Write(
             "INSERT INTO processed_event (consumer, event_id, processed_at)"
-            " SELECT %s, e, now() FROM unnest(%b::uuid[]) AS e", [consumer, event_ids])):
+            " SELECT %s, e, now() FROM unnest(%b::uuid[]) AS e", [consumer, arrays.uuids(event_ids)])):
         yield
 
 

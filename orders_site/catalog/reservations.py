@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 
+from orders_site.dbbackend import arrays
 from orders_site.eventstore.cause import Cause
 from orders_site.eventstore.store import NewEvent, Write, append_events, new_caused_event
 
@@ -59,7 +60,7 @@ def _lock_stocks(skus: set[str]) -> dict[str, _Stock]:
     with connection.cursor() as cur:
         cur.execute("SELECT p.sku, s.product_id, s.on_hand, s.reserved FROM stocks s"
                     " JOIN products p ON p.id = s.product_id WHERE p.sku = ANY(%b::text[])"
-                    " ORDER BY s.product_id FOR UPDATE OF s", [sorted(skus)])
+                    " ORDER BY s.product_id FOR UPDATE OF s", [arrays.texts(sorted(skus))])
         return {sku: _Stock(pid, on_hand, reserved) for sku, pid, on_hand, reserved in cur.fetchall()}
 
 
@@ -71,8 +72,8 @@ def _stock_changes(stocks: dict[str, _Stock]) -> Write | None:
                  " sold = stocks.sold + v.sold"
                  " FROM unnest(%b::bigint[], %b::int[], %b::int[], %b::int[]) AS v(id, on_hand, reserved, sold)"
                  " WHERE stocks.product_id = v.id",
-                 [[s.product_id for s in changed], [s.delta["on_hand"] for s in changed],
-                  [s.delta["reserved"] for s in changed], [s.delta["sold"] for s in changed]])
+                 [arrays.int8s(s.product_id for s in changed), arrays.int4s(s.delta["on_hand"] for s in changed),
+                  arrays.int4s(s.delta["reserved"] for s in changed), arrays.int4s(s.delta["sold"] for s in changed)])
 
 
 @dataclass
@@ -88,7 +89,8 @@ def _new_reservations(rows: list[tuple[uuid.UUID, str, list[dict]]]) -> Write:
     return Write(f"INSERT INTO {Reservation._meta.db_table} (order_id, status, lines, created_at, updated_at)"
                  " SELECT r.order_id, r.status, r.lines::jsonb, now(), now()"
                  " FROM unnest(%b::uuid[], %b::text[], %b::text[]) AS r(order_id, status, lines)",
-                 [[r[0] for r in rows], [r[1] for r in rows], [json.dumps(r[2]) for r in rows]])
+                 [arrays.uuids(r[0] for r in rows), arrays.texts(r[1] for r in rows),
+                  arrays.texts(json.dumps(r[2]) for r in rows)])
 
 
 def hold_stocks(holds: list[Hold]) -> dict[uuid.UUID, str]:
@@ -97,7 +99,7 @@ def hold_stocks(holds: list[Hold]) -> dict[uuid.UUID, str]:
     order decided before (e.g. a replay) keeps its decision and emits nothing."""
     with connection.cursor() as cur:
         cur.execute(f"SELECT order_id, status FROM {Reservation._meta.db_table} WHERE order_id = ANY(%b::uuid[])",
-                    [[h.order_id for h in holds]])
+                    [arrays.uuids(h.order_id for h in holds)])
         decided = dict(cur.fetchall())
     todo: list[Hold] = []
     for hold in holds:
@@ -134,7 +136,7 @@ def _move(moves: list[Move], target: str) -> set[uuid.UUID]:
     ids = sorted({m.order_id for m in moves})
     with connection.cursor() as cur:
         cur.execute(f"SELECT order_id, status, lines FROM {Reservation._meta.db_table}"
-                    " WHERE order_id = ANY(%b::uuid[]) ORDER BY order_id FOR UPDATE", [ids])
+                    " WHERE order_id = ANY(%b::uuid[]) ORDER BY order_id FOR UPDATE", [arrays.uuids(ids)])
         # Django loads jsonb as text (its JSONField decodes it), so the lines are parsed here.
         reservations = {order_id: _Reservation(order_id, status, json.loads(lines))
                         for order_id, status, lines in cur.fetchall()}
@@ -173,7 +175,7 @@ def _move(moves: list[Move], target: str) -> set[uuid.UUID]:
     append_events(events, along=[
         _stock_changes(stocks),
         Write(f"UPDATE {Reservation._meta.db_table} SET status = %s, updated_at = now() WHERE order_id = ANY(%b::uuid[])",
-              [target, moved])])
+              [target, arrays.uuids(moved)])])
     return set(moved)
 
 

@@ -13,6 +13,10 @@ import time
 
 from django.db.backends.postgresql import base
 
+from . import arrays
+
+arrays.register()
+
 HEALTH_CHECK_AFTER_IDLE_SECONDS = 1.0
 
 

@@ -13,6 +13,8 @@ from django.db import connection
 from django.db.models import Max
 from django.utils import timezone
 
+from orders_site.dbbackend import arrays
+
 from .cause import Cause
 from .models import StoredEvent
 
@@ -191,8 +193,12 @@ def append_events(events: list[NewEvent], *, along: Sequence[Write | None] = ())
             "  AS u(event_id, agg_type, agg_id, seq, event_type, fingerprint, occurred_at, correlation_id,"
             "   causation_id, payload, published, n)"
             " ORDER BY u.n",
-            params + [list(c) for c in zip(*rows)])
+            params + [typed(column) for typed, column in zip(_EVENT_COLUMNS, zip(*rows))])
 
+
+# The event insert's arrays, in its column order, typed (orders_site/dbbackend/arrays.py).
+_EVENT_COLUMNS = (arrays.uuids, arrays.texts, arrays.texts, arrays.int4s, arrays.texts, arrays.texts,
+                  arrays.timestamptzs, arrays.uuids, arrays.uuids, arrays.byteas, arrays.bools)
 
 __all__ = ["NewEvent", "OutsideTransaction", "Write", "along_next_append", "append_event", "append_event_row", "append_events", "fetch_events",
            "new_caused_event", "new_event", "record_event_row",

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
+from orders_site.dbbackend import arrays
 from orders_site.eventstore.cause import Cause
 from orders_site.eventstore.store import Write, append_events, new_caused_event
 from orders_site.orders.models import Order
@@ -63,7 +64,7 @@ def _recipients(order_ids: set[uuid.UUID]) -> dict[uuid.UUID, _Recipient]:
                     f" ARRAY(SELECT n.kind FROM {Notification._meta.db_table} n WHERE n.order_id = o.id)"
                     f" FROM {Order._meta.db_table} o"
                     f" JOIN {user._meta.db_table} u ON u.{user._meta.pk.column} = o.customer_id"
-                    f" WHERE o.id = ANY(%b::uuid[])", [list(order_ids)])
+                    f" WHERE o.id = ANY(%b::uuid[])", [arrays.uuids(order_ids)])
         return {order_id: _Recipient(order_id, number, email or f"{name}@customers.example", set(kinds))
                 for order_id, number, email, name, kinds in cur.fetchall()}
 
@@ -112,8 +113,9 @@ def _new_notifications(notifications: list[Notification]) -> Write | None:
         f"INSERT INTO {Notification._meta.db_table} (id, order_id, kind, channel, recipient, body, sent_at)"
         " SELECT n.*, %s FROM unnest(%b::uuid[], %b::uuid[], %b::text[], %b::text[], %b::text[], %b::text[])"
         "  AS n(id, order_id, kind, channel, recipient, body)",
-        [now, [n.pk for n in notifications], [n.order_id for n in notifications], [n.kind for n in notifications],
-         [n.channel for n in notifications], [n.recipient for n in notifications], [n.body for n in notifications]])
+        [now, arrays.uuids(n.pk for n in notifications), arrays.uuids(n.order_id for n in notifications),
+         arrays.texts(n.kind for n in notifications), arrays.texts(n.channel for n in notifications),
+         arrays.texts(n.recipient for n in notifications), arrays.texts(n.body for n in notifications)])
 
 
 def _deliver(notifications: list[Notification]) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import connection
 
+from orders_site.dbbackend import arrays
 from orders_site.eventstore import avro
 from orders_site.eventstore.models import StoredEvent
 from orders_site.eventstore.store import Write
@@ -114,7 +115,7 @@ def lock_states(order_ids: list[uuid.UUID]) -> dict[uuid.UUID, OrderState]:
     "Saga, third pass")."""
     with connection.cursor() as cur:
         cur.execute(f"SELECT {_STATE_COLUMNS} FROM {Order._meta.db_table} WHERE id = ANY(%b::uuid[])"
-                    " ORDER BY id FOR NO KEY UPDATE", [sorted(order_ids)])
+                    " ORDER BY id FOR NO KEY UPDATE", [arrays.uuids(sorted(order_ids))])
         return {row[0]: OrderState(row[0], row[1], row[2], OrderStatus(row[3]), *row[4:]) for row in cur.fetchall()}
 
 
@@ -164,8 +165,9 @@ def status_changes(states: list[OrderState]) -> Write | None:
         " updated_at = v.updated_at"
         " FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::int[], %b::timestamptz[])"
         "  AS v(id, status, reason, version, updated_at) WHERE orders.id = v.id",
-        [[s.order_id for s in states], [s.status.value for s in states], [s.status_reason for s in states],
-         [s.version for s in states], [s.updated_at for s in states]])
+        [arrays.uuids(s.order_id for s in states), arrays.texts(s.status.value for s in states),
+         arrays.texts(s.status_reason for s in states), arrays.int4s(s.version for s in states),
+         arrays.timestamptzs(s.updated_at for s in states)])
 
 
 def upsert(state: OrderState) -> None:

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from orders_site.dbbackend import arrays
 from orders_site.eventstore.cause import Cause
 from orders_site.eventstore.store import NewEvent, Write, append_events, new_event
 from orders_site.orders.models import Order
@@ -84,9 +85,10 @@ def start_payments(starts: list[Start]) -> list[uuid.UUID]:
     now = timezone.now()
     with connection.cursor() as cur:
         cur.execute(_START_PAYMENTS, [
-            ids, [s.value for s in UNPAYABLE], S.PENDING.value, now, now,
-            ids, [uuid.uuid4() for _ in ids], [attempt_key(i, 1) for i in ids],
-            [cause_of[i].correlation_id for i in ids], [cause_of[i].event_id for i in ids], S.PENDING.value])
+            arrays.uuids(ids), arrays.texts(s.value for s in UNPAYABLE), S.PENDING.value, now, now,
+            arrays.uuids(ids), arrays.uuids(uuid.uuid4() for _ in ids), arrays.texts(attempt_key(i, 1) for i in ids),
+            arrays.uuids(cause_of[i].correlation_id for i in ids), arrays.uuids(cause_of[i].event_id for i in ids),
+            S.PENDING.value])
         waiting = dict(cur.fetchall())
     return [waiting[i] for i in ids if i in waiting]
 
@@ -130,7 +132,7 @@ def _chargeable(payment_ids: list[uuid.UUID]) -> list[_Chargeable]:
         cur.execute(f"SELECT p.id, p.idempotency_key, p.order_id, o.customer_id, p.amount_minor, p.currency, p.method"
                     f" FROM {Payment._meta.db_table} p JOIN {Order._meta.db_table} o ON o.id = p.order_id"
                     f" WHERE p.id = ANY(%b::uuid[]) AND p.status = ANY(%b::text[])",
-                    [list(payment_ids), [S.PENDING.value, S.IN_DOUBT.value]])
+                    [arrays.uuids(payment_ids), arrays.texts([S.PENDING.value, S.IN_DOUBT.value])])
         return [_Chargeable(*row) for row in cur.fetchall()]
 
 
@@ -235,8 +237,9 @@ def _outcomes(payments: list[Settling]) -> Write | None:
         " failure_reason = v.reason, updated_at = v.at"
         " FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[])"
         "  AS v(id, status, txn, code, reason, at) WHERE payments.id = v.id",
-        [[p.pk for p in payments], [str(p.status) for p in payments], [p.gateway_transaction_id for p in payments],
-         [p.decline_code for p in payments], [p.failure_reason for p in payments], [p.updated_at for p in payments]])
+        [arrays.uuids(p.pk for p in payments), arrays.texts(str(p.status) for p in payments),
+         arrays.texts(p.gateway_transaction_id for p in payments), arrays.texts(p.decline_code for p in payments),
+         arrays.texts(p.failure_reason for p in payments), arrays.timestamptzs(p.updated_at for p in payments)])
 
 
 def settle(payment_id: uuid.UUID, result: ChargeResult) -> None:
@@ -255,7 +258,7 @@ def refund_unpayable(payment_ids: list[uuid.UUID], client: GatewayClient) -> Non
     with connection.cursor() as cur:  # after every charged batch: plain SQL, no queryset to compile
         cur.execute(f"SELECT p.id FROM {Payment._meta.db_table} p JOIN {Order._meta.db_table} o ON o.id = p.order_id"
                     " WHERE p.id = ANY(%b::uuid[]) AND p.status = %s AND o.status = ANY(%b::text[])",
-                    [list(payment_ids), S.CAPTURED.value, [s.value for s in UNPAYABLE]])
+                    [arrays.uuids(payment_ids), S.CAPTURED.value, arrays.texts(s.value for s in UNPAYABLE)])
         owed = [row[0] for row in cur.fetchall()]
     for payment_id in owed:
         refund_if_unpayable(payment_id, client)

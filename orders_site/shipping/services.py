@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from orders_site.dbbackend import arrays
 from orders_site.eventstore.cause import Cause
 from orders_site.eventstore.store import Write, append_events, new_caused_event
 from orders_site.orders.models import Order
@@ -39,7 +40,7 @@ def prepare_deliveries(preparations: list[Preparation]) -> list[uuid.UUID]:
             f"  WHERE p.order_id = o.id AND p.status = %s),"
             f" EXISTS (SELECT 1 FROM {Delivery._meta.db_table} d WHERE d.order_id = o.id)"
             f" FROM {Order._meta.db_table} o WHERE o.id = ANY(%b::uuid[]) ORDER BY o.id FOR NO KEY UPDATE OF o",
-            [OrderStatus.CANCELLED.value, Payment.Status.REFUNDED.value, ids])
+            [OrderStatus.CANCELLED.value, Payment.Status.REFUNDED.value, arrays.uuids(ids)])
         found = {order_id: (void, done) for order_id, void, done in cur.fetchall()}
     created: list[tuple[uuid.UUID, uuid.UUID]] = []  # (delivery, order)
     events = []
@@ -59,5 +60,5 @@ def prepare_deliveries(preparations: list[Preparation]) -> list[uuid.UUID]:
     append_events(events, along=[Write(
         f"INSERT INTO {Delivery._meta.db_table} (id, order_id, status, carrier, tracking_number, created_at)"
         " SELECT d.id, d.order_id, %s, '', '', now() FROM unnest(%b::uuid[], %b::uuid[]) AS d(id, order_id)",
-        [status, [d for d, _ in created], [o for _, o in created]]) if created else None])
+        [status, arrays.uuids(d for d, _ in created), arrays.uuids(o for _, o in created)]) if created else None])
     return [d for d, _ in created]

@@ -1,0 +1,78 @@
+"""Array parameters whose element type is known before the statement runs.
+
+The set-based statements pass one array per column (`unnest(%b::uuid[], %b::text[], ...)`). Given a
+plain list, psycopg finds the element type by looking for a non-null item, then builds a dumper for
+that list, per list and per statement (a Django cursor's adaptation cache lives as long as the
+cursor): ~10 us of CPU per array, and a consumer's batch passes ~15-20 of them (docs/benchmarks.md,
+"Saga, seventh pass"). A list wrapped here carries its type, so its dumper is chosen by class alone
+and dumps the items with the element type's own (C) dumper. Pass them with `%b`, as any array.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import pq
+from psycopg.abc import AdaptContext
+from psycopg.types.array import ListBinaryDumper
+
+
+class _Typed(list):
+    """A list of one PostgreSQL element type (None items are NULLs)."""
+
+    element_type = ""
+
+
+class _TypedDumper(ListBinaryDumper):
+    def __init__(self, cls: type, context: AdaptContext | None = None) -> None:
+        super().__init__(cls, context)
+        info = self._tx.adapters.types[cls.element_type]
+        self.sub_dumper = self._tx.adapters.get_dumper_by_oid(info.oid, pq.Format.BINARY)(object, self._tx)
+        self.oid = info.array_oid  # set: get_key() and upgrade() no longer look at the items
+
+
+def _array(element_type: str) -> type[_Typed]:
+    return type(f"{element_type.title()}Array", (_Typed,), {"element_type": element_type})
+
+
+_TYPES = _Uuid, _Text, _Int4, _Int8, _Bool, _Bytea, _Timestamptz = tuple(
+    _array(t) for t in ("uuid", "text", "int4", "int8", "bool", "bytea", "timestamptz"))
+
+
+def register() -> None:
+    """Make psycopg dump these lists by their type. Connections made afterwards see it: called
+    when the database backend is imported, before Django makes its first connection (Django
+    copies psycopg's adapters for its connections once)."""
+    for cls in _TYPES:
+        psycopg.adapters.register_dumper(cls, _TypedDumper)
+
+
+def uuids(items: Iterable[uuid.UUID | None]) -> list[Any]:
+    return _Uuid(items)
+
+
+def texts(items: Iterable[str | None]) -> list[Any]:
+    return _Text(items)
+
+
+def int4s(items: Iterable[int | None]) -> list[Any]:
+    return _Int4(items)
+
+
+def int8s(items: Iterable[int | None]) -> list[Any]:
+    return _Int8(items)
+
+
+def bools(items: Iterable[bool | None]) -> list[Any]:
+    return _Bool(items)
+
+
+def byteas(items: Iterable[bytes | None]) -> list[Any]:
+    return _Bytea(items)
+
+
+def timestamptzs(items: Iterable[datetime | None]) -> list[Any]:
+    return _Timestamptz(items)
