@@ -9,11 +9,6 @@ and dumps the items with the element type's own (C) dumper. Pass them with `%b`,
 """
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable
-from datetime import datetime
-from typing import Any
-
 import psycopg
 from psycopg import pq
 from psycopg.abc import AdaptContext
@@ -38,8 +33,7 @@ def _array(element_type: str) -> type[_Typed]:
     return type(f"{element_type.title()}Array", (_Typed,), {"element_type": element_type})
 
 
-_TYPES = _Uuid, _Text, _Int4, _Int8, _Bool, _Bytea, _Timestamptz = tuple(
-    _array(t) for t in ("uuid", "text", "int4", "int8", "bool", "bytea", "timestamptz"))
+_TYPES = tuple(_array(t) for t in ("uuid", "text", "int4", "int8", "bool", "bytea", "timestamptz"))
 
 
 def register() -> None:
@@ -50,29 +44,5 @@ def register() -> None:
         psycopg.adapters.register_dumper(cls, _TypedDumper)
 
 
-def uuids(items: Iterable[uuid.UUID | None]) -> list[Any]:
-    return _Uuid(items)
-
-
-def texts(items: Iterable[str | None]) -> list[Any]:
-    return _Text(items)
-
-
-def int4s(items: Iterable[int | None]) -> list[Any]:
-    return _Int4(items)
-
-
-def int8s(items: Iterable[int | None]) -> list[Any]:
-    return _Int8(items)
-
-
-def bools(items: Iterable[bool | None]) -> list[Any]:
-    return _Bool(items)
-
-
-def byteas(items: Iterable[bytes | None]) -> list[Any]:
-    return _Bytea(items)
-
-
-def timestamptzs(items: Iterable[datetime | None]) -> list[Any]:
-    return _Timestamptz(items)
+# A typed array is made like a list: `arrays.uuids(ids)`, `arrays.texts(s.value for s in statuses)`.
+uuids, texts, int4s, int8s, bools, byteas, timestamptzs = _TYPES
