@@ -72,8 +72,8 @@ def _stock_changes(stocks: dict[str, _Stock]) -> Write | None:
                  " sold = stocks.sold + v.sold"
                  " FROM unnest(%b::bigint[], %b::int[], %b::int[], %b::int[]) AS v(id, on_hand, reserved, sold)"
                  " WHERE stocks.product_id = v.id",
-                 [arrays.int8s(s.product_id for s in changed), arrays.int4s(s.delta["on_hand"] for s in changed),
-                  arrays.int4s(s.delta["reserved"] for s in changed), arrays.int4s(s.delta["sold"] for s in changed)])
+                 [arrays.ints(s.product_id for s in changed), arrays.ints(s.delta["on_hand"] for s in changed),
+                  arrays.ints(s.delta["reserved"] for s in changed), arrays.ints(s.delta["sold"] for s in changed)])
 
 
 @dataclass

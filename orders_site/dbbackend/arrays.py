@@ -33,7 +33,7 @@ def _array(element_type: str) -> type[_Typed]:
     return type(f"{element_type.title()}Array", (_Typed,), {"element_type": element_type})
 
 
-_TYPES = tuple(_array(t) for t in ("uuid", "text", "int4", "int8", "bool", "bytea", "timestamptz"))
+_TYPES = tuple(_array(t) for t in ("uuid", "text", "int8", "bool", "bytea", "timestamptz"))
 
 
 def register() -> None:
@@ -45,4 +45,6 @@ def register() -> None:
 
 
 # A typed array is made like a list: `arrays.uuids(ids)`, `arrays.texts(s.value for s in statuses)`.
-uuids, texts, int4s, int8s, bools, byteas, timestamptzs = _TYPES
+# Integers go as bigint whatever the column: the statement's cast (`%b::int[]`) range-checks them on
+# the server. A 32-bit dumper would wrap a value out of its range silently (2**31 arrives negative).
+uuids, texts, ints, bools, byteas, timestamptzs = _TYPES

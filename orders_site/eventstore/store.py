@@ -197,7 +197,7 @@ def append_events(events: list[NewEvent], *, along: Sequence[Write | None] = ())
 
 
 # The event insert's arrays, in its column order, typed (orders_site/dbbackend/arrays.py).
-_EVENT_COLUMNS = (arrays.uuids, arrays.texts, arrays.texts, arrays.int4s, arrays.texts, arrays.texts,
+_EVENT_COLUMNS = (arrays.uuids, arrays.texts, arrays.texts, arrays.ints, arrays.texts, arrays.texts,
                   arrays.timestamptzs, arrays.uuids, arrays.uuids, arrays.byteas, arrays.bools)
 
 __all__ = ["NewEvent", "OutsideTransaction", "Write", "along_next_append", "append_event", "append_event_row", "append_events", "fetch_events",

@@ -51,7 +51,8 @@ def dict_config(*, process: str | None = None, json: bool | None = None, level: 
     level = (level or os.environ.get("LOG_LEVEL", "INFO")).upper()
     shared = _shared_processors(process)
     renderer = structlog.processors.JSONRenderer() if json else render_line
-    _lines.process, _lines.renderer, _lines.file = process, renderer, sys.stderr
+    # structlog's own writer for that file: its lock keeps the lines of other threads whole.
+    _lines.process, _lines.renderer, _lines.out = process, renderer, structlog.WriteLogger(sys.stderr)
     _lines.enabled = logging.getLevelName(level) <= logging.INFO
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
@@ -80,7 +81,7 @@ class _LineSettings:
 
     process = ""
     renderer: Any = staticmethod(lambda _logger, _name, event: render_line(_logger, _name, event))
-    file: Any = None  # sys.stderr when dict_config ran, as structlog's WriteLoggerFactory took it
+    out: Any = None  # a WriteLogger on sys.stderr as dict_config found it, as structlog's lines
     enabled = True
 
 
@@ -109,9 +110,7 @@ def info_lines(logger_name: str, event: str, lines: list[dict[str, Any]]) -> Non
         if _lines.process:
             event_dict.setdefault("process", _lines.process)
         rendered.append(_lines.renderer(None, "info", event_dict))
-    out = _lines.file or sys.stderr
-    out.write("\n".join(rendered) + "\n")
-    out.flush()
+    (_lines.out or structlog.WriteLogger(sys.stderr)).msg("\n".join(rendered))
 
 
 def _stdlib_logger_name(_logger: object, _name: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -166,7 +166,7 @@ def status_changes(states: list[OrderState]) -> Write | None:
         " FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::int[], %b::timestamptz[])"
         "  AS v(id, status, reason, version, updated_at) WHERE orders.id = v.id",
         [arrays.uuids(s.order_id for s in states), arrays.texts(s.status.value for s in states),
-         arrays.texts(s.status_reason for s in states), arrays.int4s(s.version for s in states),
+         arrays.texts(s.status_reason for s in states), arrays.ints(s.version for s in states),
          arrays.timestamptzs(s.updated_at for s in states)])
 
 

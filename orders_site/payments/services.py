@@ -196,7 +196,7 @@ def settle_all(results: list[tuple[uuid.UUID, ChargeResult]]) -> None:
     order); a payment already settled is left alone, so a late or repeated answer changes nothing."""
     with transaction.atomic():
         with connection.cursor() as cur:
-            cur.execute(_LOCK_FOR_SETTLE, [[pk for pk, _ in results]])
+            cur.execute(_LOCK_FOR_SETTLE, [arrays.uuids(pk for pk, _ in results)])
             locked = {row[0]: Settling(*row) for row in cur.fetchall()}
         changed: list[Settling] = []
         events: list[NewEvent] = []

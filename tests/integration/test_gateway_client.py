@@ -183,11 +183,25 @@ def test_connection_close_is_honoured_and_the_next_call_connects_again() -> None
     b"HTTP/1.1 201 Created\r\nContent-Length: 200\r\n\r\n" + CAPTURED,  # cut short, then closed
     b"HTTP/1.1 201 Created\r\n\r\n" + CAPTURED,  # a body only the close would end
     b"garbage\r\n\r\n",
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    b"HTTP/1.1 100 Continue\r\n\r\n" + b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n%s" % (len(CAPTURED), CAPTURED),
+    (b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n%s" % (len(CAPTURED), CAPTURED)) * 2,
 ])
 def test_a_response_cut_short_or_garbled_is_an_unknown_outcome(answer: bytes) -> None:
     server = ScriptedServer([(answer, True)])
     result = charge(GatewayClient(server.url, timeout=1), "g1")
     assert result.outcome == "unknown" and result.detail
+
+
+def test_after_a_response_out_of_step_the_next_call_gets_a_new_connection() -> None:
+    # An unasked-for 100 Continue: on a kept connection the real answer that follows it would be read
+    # by the next call as its own (another charge's transaction id). So the connection is dropped.
+    other = b'{"status": "captured", "id": "ch_2"}'
+    server = ScriptedServer([(b"HTTP/1.1 100 Continue\r\n\r\n", False),
+                             (b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n%s" % (len(other), other), False)])
+    client = GatewayClient(server.url, timeout=1)
+    assert charge(client, "s1").outcome == "unknown"
+    assert charge(client, "s2").transaction_id == "ch_2" and server.connections == 2
 
 
 def test_ids_are_quoted_into_the_path_and_a_raw_control_character_is_never_sent() -> None:
